@@ -1,0 +1,3 @@
+"""hostaudit: a host preflight and compliance auditor for PCI device assignment."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,214 @@
+"""The configured (next-boot) kernel command line, and how to change it on this host."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from auditor.errors import HostError
+from auditor.host import Host
+from auditor.parsers.bootconfig import (
+    BootEntry,
+    parse_bls_entry,
+    parse_grub_cfg,
+    parse_grubenv,
+    parse_legacy_grub_conf,
+    parse_shell_assignments,
+)
+
+GRUB_DEFAULT = "/etc/default/grub"
+GRUB_DROPINS = "/etc/default/grub.d/*.cfg"
+GRUB_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
+GRUBENVS = ("/boot/grub2/grubenv", "/boot/grub/grubenv")
+BLS_ENTRIES = "/boot/loader/entries/*.conf"
+KERNEL_CMDLINE = "/etc/kernel/cmdline"
+PROXMOX_UUIDS = "/etc/kernel/proxmox-boot-uuids"
+LEGACY_GRUB = "/boot/grub/grub.conf"
+
+# Every path this module may read; checks that use it declare these.
+READS = (
+    GRUB_DEFAULT,
+    "/etc/default/grub.d",
+    GRUB_DROPINS,
+    *GRUB_CFGS,
+    *GRUBENVS,
+    "/boot/loader/entries",
+    BLS_ENTRIES,
+    KERNEL_CMDLINE,
+    PROXMOX_UUIDS,
+    LEGACY_GRUB,
+    "/usr/sbin/grubby",
+)
+
+_RECOVERY = re.compile(r"recovery mode|rescue", re.IGNORECASE)
+_RELEASE = re.compile(r"vmlinuz-(\S+)$")
+
+
+@dataclass(frozen=True)
+class BootSource:
+    """One place a next-boot command line is written."""
+
+    path: str
+    label: str
+    args: str
+    kernel_release: str | None = None
+
+
+@dataclass
+class BootConfig:
+    """What the boot loader will use at the next boot."""
+
+    loader: str  # "bls", "grub2", "kernel-install", "legacy-grub", or "" when none was found
+    entries: list[BootSource] = field(default_factory=list)
+    grub_defaults: BootSource | None = None  # /etc/default/grub, the source of grub.cfg
+    generated_path: str | None = None
+    unreadable: list[str] = field(default_factory=list)
+
+
+def _read(host: Host, path: str, config: BootConfig) -> str | None:
+    try:
+        return host.read_optional(path)
+    except HostError as exc:
+        config.unreadable.append(str(exc))
+        return None
+
+
+def _release(kernel: str) -> str | None:
+    match = _RELEASE.search(kernel)
+    return match.group(1) if match else None
+
+
+def configured_boot(host: Host) -> BootConfig:
+    """Find the boot loader and the command lines its next boot will use."""
+    config = BootConfig(loader="")
+    grubenv: dict[str, str] = {}
+    for path in GRUBENVS:
+        text = _read(host, path, config)
+        if text is not None:
+            grubenv = parse_grubenv(text)
+            break
+
+    defaults = _grub_defaults(host, config)
+    config.grub_defaults = defaults
+
+    bls_paths = host.glob(BLS_ENTRIES)
+    grub_cfg_path = next((path for path in GRUB_CFGS if host.exists(path)), None)
+    grub_entries: list[BootEntry] = []
+    uses_bls = False
+    if grub_cfg_path:
+        text = _read(host, grub_cfg_path, config)
+        if text is not None:
+            grub_entries, uses_bls = parse_grub_cfg(text, grubenv)
+
+    if bls_paths and (uses_bls or not grub_entries):
+        config.loader = "bls"
+        config.generated_path = "/boot/loader/entries"
+        for path in bls_paths:
+            if _RECOVERY.search(path):
+                continue
+            text = _read(host, path, config)
+            if text is None:
+                continue
+            keys = parse_bls_entry(text, grubenv)
+            title = keys.get("title", path.rsplit("/", 1)[-1])
+            if _RECOVERY.search(title):
+                continue
+            release = keys.get("version") or _release(keys.get("linux", ""))
+            config.entries.append(BootSource(path, f"entry '{title}'", keys["options"], release))
+    elif grub_entries and grub_cfg_path:
+        config.loader = "grub2"
+        config.generated_path = grub_cfg_path
+        for entry in grub_entries:
+            if not _RECOVERY.search(entry.title):
+                label = f"menuentry '{entry.title}'"
+                config.entries.append(
+                    BootSource(grub_cfg_path, label, entry.args, _release(entry.kernel))
+                )
+    elif host.exists(KERNEL_CMDLINE):
+        config.loader = "kernel-install"
+        text = _read(host, KERNEL_CMDLINE, config)
+        if text is not None:
+            config.entries.append(
+                BootSource(KERNEL_CMDLINE, "kernel command line", " ".join(text.split()))
+            )
+    elif host.exists(LEGACY_GRUB):
+        config.loader = "legacy-grub"
+        text = _read(host, LEGACY_GRUB, config)
+        if text is not None:
+            default, entries = parse_legacy_grub_conf(text)
+            if entries:
+                entry = entries[default] if default < len(entries) else entries[0]
+                label = f"default entry '{entry.title}'"
+                config.entries.append(
+                    BootSource(LEGACY_GRUB, label, entry.args, _release(entry.kernel))
+                )
+    elif defaults is not None:
+        config.loader = "grub2"  # grub.cfg not found (EFI layout we do not know): use its source
+        config.entries.append(defaults)
+    return config
+
+
+def _grub_defaults(host: Host, config: BootConfig) -> BootSource | None:
+    """GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT after /etc/default/grub and drop-ins."""
+    text = _read(host, GRUB_DEFAULT, config)
+    if text is None:
+        return None
+    values = parse_shell_assignments(text)
+    for path in host.glob(GRUB_DROPINS):
+        more = _read(host, path, config)
+        if more is not None:
+            values = parse_shell_assignments(more, values)
+    args = " ".join(
+        value
+        for value in (
+            values.get("GRUB_CMDLINE_LINUX", ""),
+            values.get("GRUB_CMDLINE_LINUX_DEFAULT", ""),
+        )
+        if value
+    )
+    return BootSource(GRUB_DEFAULT, "GRUB_CMDLINE_LINUX + GRUB_CMDLINE_LINUX_DEFAULT", args)
+
+
+def kernel_args_steps(host: Host, add: list[str], remove: list[str]) -> list[str]:
+    """Concrete steps to add and remove kernel arguments with this host's boot loader."""
+    loader = configured_boot(host).loader
+    change = " and ".join(
+        part
+        for part in (
+            f"add {' '.join(add)}" if add else "",
+            f"remove {' '.join(remove)}" if remove else "",
+        )
+        if part
+    )
+    if loader == "bls" and host.exists("/usr/sbin/grubby"):
+        steps = []
+        if add:
+            steps.append(f'grubby --update-kernel=ALL --args="{" ".join(add)}"')
+        if remove:
+            steps.append(f'grubby --update-kernel=ALL --remove-args="{" ".join(remove)}"')
+        steps.append(
+            f"Also {change} in GRUB_CMDLINE_LINUX of {GRUB_DEFAULT} so that new kernels keep it."
+        )
+    elif loader in ("grub2", "bls"):
+        rebuild = (
+            "grub2-mkconfig -o /boot/grub2/grub.cfg"
+            if host.exists("/boot/grub2/grub.cfg")
+            else "update-grub"
+        )
+        steps = [
+            f"In {GRUB_DEFAULT}, {change} in GRUB_CMDLINE_LINUX.",
+            f"Regenerate the menu: {rebuild}",
+        ]
+    elif loader == "kernel-install":
+        refresh = (
+            "proxmox-boot-tool refresh"
+            if host.exists(PROXMOX_UUIDS)
+            else 'kernel-install add "$(uname -r)" "/lib/modules/$(uname -r)/vmlinuz"'
+        )
+        steps = [f"In {KERNEL_CMDLINE}, {change}.", f"Apply it to the boot entries: {refresh}"]
+    elif loader == "legacy-grub":
+        steps = [f"In {LEGACY_GRUB}, {change} on the `kernel` line of the default entry."]
+    else:
+        steps = [f"In your boot loader's kernel command line, {change}."]
+    steps.append("Reboot the host.")
+    return steps

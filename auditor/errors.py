@@ -1,0 +1,53 @@
+"""One exception hierarchy for the whole tool; only the CLI turns these into exit codes."""
+
+from __future__ import annotations
+
+
+class AuditorError(Exception):
+    """Root of every error hostaudit raises on purpose."""
+
+
+class UsageError(AuditorError):
+    """The audit cannot run as asked (bad argument, missing root): exit code 2."""
+
+
+class CheckLoadError(AuditorError):
+    """A check module could not be loaded, or two checks share an id."""
+
+
+class HostError(AuditorError):
+    """Reading a path of the audited host failed; `path` is the host path, not the real one."""
+
+    reason = "unreadable"
+
+    def __init__(self, path: str, detail: str = "") -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path}: {self.reason}" + (f" ({detail})" if detail else ""))
+
+
+class FileMissingError(HostError):
+    """The path does not exist under the root."""
+
+    reason = "missing"
+
+
+class NeedsRootError(HostError):
+    """Permission denied: the path exists but only a privileged user may read it."""
+
+    reason = "needs root"
+
+
+class UnreadableError(HostError):
+    """The path exists but cannot be read as asked (a folder, too large, I/O error)."""
+
+    reason = "unreadable"
+
+
+class MalformedError(AuditorError):
+    """A file was read but its content does not have the expected shape."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path}: malformed ({detail})")

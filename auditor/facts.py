@@ -1,0 +1,125 @@
+"""Facts several checks need, read through the Host; each read is cached by the Host."""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+
+from auditor.errors import HostError
+from auditor.host import Host
+from auditor.parsers.acpi import VENDOR_OF_TABLE
+from auditor.parsers.cmdline import Param, parse_cmdline
+from auditor.parsers.kconfig import parse_kconfig
+from auditor.parsers.kernel_log import parse_dmesg, parse_kmsg_record
+from auditor.parsers.procfs import boot_time as parse_btime
+
+ACPI_TABLES = "/sys/firmware/acpi/tables"
+IOMMU_TABLES = ("DMAR", "IVRS", "IORT")
+CMDLINE = "/proc/cmdline"
+CPUINFO = "/proc/cpuinfo"
+OSRELEASE = "/proc/sys/kernel/osrelease"
+IOMMU_CLASS = "/sys/class/iommu"
+IOMMU_GROUPS = "/sys/kernel/iommu_groups"
+KMSG = "/dev/kmsg"
+SAVED_DMESG = "/var/log/dmesg"
+
+
+def present_tables(host: Host) -> list[str]:
+    """Which IOMMU tables the firmware exposes (existence is visible without root)."""
+    return [name for name in IOMMU_TABLES if host.exists(f"{ACPI_TABLES}/{name}")]
+
+
+def iommu_vendor(host: Host) -> str | None:
+    """intel, amd or arm, decided by which firmware table exists (not by CPU flags)."""
+    for name in present_tables(host):
+        return VENDOR_OF_TABLE[name]
+    return None
+
+
+def running_cmdline(host: Host) -> tuple[Param, ...]:
+    """The running kernel's parameters; raises HostError if /proc/cmdline cannot be read."""
+    return parse_cmdline(host.read_text(CMDLINE))
+
+
+def kernel_release(host: Host) -> str | None:
+    """The running kernel's release (`uname -r`), None if the root does not say."""
+    try:
+        return host.read_text(OSRELEASE).strip() or None
+    except HostError:
+        return None
+
+
+def kernel_config(host: Host, release: str | None = None) -> tuple[dict[str, str], str | None]:
+    """The kernel build configuration and where it came from ({} and None if not found)."""
+    release = release or kernel_release(host)
+    if release:
+        path = f"/boot/config-{release}"
+        try:
+            return parse_kconfig(host.read_text(path)), path
+        except HostError:
+            pass
+    try:
+        data = gzip.decompress(host.read_bytes("/proc/config.gz"))
+        return parse_kconfig(data.decode("utf-8", errors="replace")), "/proc/config.gz"
+    except (HostError, OSError, EOFError):
+        return {}, None
+
+
+@dataclass(frozen=True)
+class IommuActivity:
+    """Proof that an IOMMU driver is running: its units and the number of IOMMU groups."""
+
+    units: tuple[str, ...]
+    groups: int
+    visible: bool  # False when the root holds no /sys/class/iommu at all (archives)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.units) or self.groups > 0
+
+
+def iommu_activity(host: Host) -> IommuActivity:
+    """Entries of /sys/class/iommu and numeric folders of /sys/kernel/iommu_groups."""
+    try:
+        units = tuple(host.listdir(IOMMU_CLASS))
+        visible = True
+    except HostError:
+        units, visible = (), False
+    try:
+        groups = sum(1 for name in host.listdir(IOMMU_GROUPS) if name.isdigit())
+    except HostError:
+        groups = 0
+    return IommuActivity(units, groups, visible)
+
+
+@dataclass(frozen=True)
+class KernelLog:
+    """Kernel log messages and where they came from."""
+
+    source: str
+    messages: list[str]
+
+
+def kernel_log(host: Host) -> KernelLog:
+    """The kernel log: /dev/kmsg on the live host, else the root's saved /var/log/dmesg.
+
+    Raises HostError when neither can be read (the last error says why).
+    """
+    if host.is_live:
+        try:
+            return KernelLog(KMSG, [parse_kmsg_record(record) for record in host.read_kmsg(KMSG)])
+        except HostError:
+            pass  # dmesg_restrict or a container without /dev/kmsg: try the saved log
+    return KernelLog(SAVED_DMESG, parse_dmesg(host.read_text(SAVED_DMESG)))
+
+
+def boot_time(host: Host) -> float | None:
+    """When the audited kernel booted (seconds since the epoch), None if unknown."""
+    if host.is_live:
+        from auditor import live
+
+        return live.boot_time()
+    try:
+        return parse_btime(host.read_text("/proc/stat"))
+    except HostError:
+        return None

@@ -1,0 +1,46 @@
+"""The live-host adapter: the only place psutil and pyudev are used.
+
+Both are imported when first needed, never at start-up, and the tool keeps working
+where libudev is missing (containers): callers fall back to plain files.
+"""
+
+from __future__ import annotations
+
+import socket
+
+
+def boot_time() -> float | None:
+    """Boot time of this machine from psutil (which reads /proc/stat btime)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return float(psutil.boot_time())
+
+
+def hostname() -> str:
+    """This machine's host name."""
+    return socket.gethostname()
+
+
+def udev_names() -> dict[str, str] | None:
+    """`vendor model` names of every PCI device from the udev database, None if unavailable.
+
+    pyudev loads libudev with ctypes; a missing library raises ImportError or OSError.
+    """
+    try:
+        import pyudev
+
+        context = pyudev.Context()
+        devices = list(context.list_devices(subsystem="pci"))
+    except (ImportError, OSError):
+        return None
+    names: dict[str, str] = {}
+    for device in devices:
+        properties = device.properties
+        vendor = properties.get("ID_VENDOR_FROM_DATABASE", "")
+        model = properties.get("ID_MODEL_FROM_DATABASE", "")
+        name = " ".join(part for part in (vendor, model) if part)
+        if name:
+            names[device.sys_name] = name
+    return names

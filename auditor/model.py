@@ -1,0 +1,140 @@
+"""The data every part shares: statuses, severities, check headers, outcomes and results."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from auditor.context import Context
+
+
+class Status(enum.Enum):
+    """What a check concluded."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"
+
+
+class Severity(enum.IntEnum):
+    """How bad a failure of the check is; a property of the check, not of one run."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        """The lower-case name used in reports."""
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Check:
+    """A check's declarative header: data only, no behaviour."""
+
+    id: str
+    title: str
+    severity: Severity
+    reads: tuple[str, ...]
+    remediation: tuple[str, ...]
+    references: tuple[str, ...] = ()
+    # Checks whose `fail` makes this one meaningless: it is skipped as "blocked by <id>".
+    requires: tuple[str, ...] = ()
+    # Filled in by the registry from the module docstring.
+    description: str = ""
+
+    @property
+    def group(self) -> str:
+        """The part of the id before the first dot (`iommu`, `kvm`, ...)."""
+        return self.id.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One fact a check relied on: where it was read and what it said."""
+
+    source: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check's run returns; the runner adds the check and the timing."""
+
+    status: Status
+    message: str
+    evidence: tuple[Evidence, ...] = ()
+    # Host-specific steps; when empty, the check header's generic remediation applies.
+    remediation: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.message.strip():
+            raise ValueError("every outcome needs a message (skip and error say why)")
+
+
+def outcome(
+    status: Status,
+    message: str,
+    evidence: list[Evidence] | tuple[Evidence, ...] = (),
+    remediation: list[str] | tuple[str, ...] = (),
+) -> Outcome:
+    """Build an Outcome from lists, the shape checks accumulate evidence in."""
+    return Outcome(status, message, tuple(evidence), tuple(remediation))
+
+
+@dataclass(frozen=True)
+class Result:
+    """One check's result in a report."""
+
+    check: Check
+    outcome: Outcome
+    duration_s: float = 0.0
+
+    @property
+    def status(self) -> Status:
+        """Shortcut to the outcome's status."""
+        return self.outcome.status
+
+    @property
+    def remediation(self) -> tuple[str, ...]:
+        """Steps to fix a non-passing result: host-specific ones first, else the header's."""
+        if self.status in (Status.PASS, Status.SKIP):
+            return ()
+        return self.outcome.remediation or self.check.remediation
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """Who was audited."""
+
+    hostname: str
+    kernel_release: str
+    root: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """A whole audit: the host, when, and every result in check order."""
+
+    tool_version: str
+    host: HostInfo
+    started_at: str
+    duration_s: float
+    results: tuple[Result, ...] = field(default_factory=tuple)
+
+    def summary(self) -> dict[str, int]:
+        """Count of results per status, every status present."""
+        counts = {status.value: 0 for status in Status}
+        for result in self.results:
+            counts[result.status.value] += 1
+        return counts
+
+
+RunFunction = Callable[["Context"], Outcome]

@@ -1,0 +1,112 @@
+"""The kernel command line, split and interpreted by the kernel's own rules.
+
+Tokenising follows next_arg() in lib/cmdline.c (whitespace outside double quotes, quotes
+stripped, no backslash escapes: this is not shell syntax) and parse_args() in
+kernel/params.c (a bare `--` ends kernel parameters; the rest goes to init). Parameter
+names compare with `-` and `_` equal (parameq()); every occurrence is applied in order,
+so for a plain value the last one wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_SPACE = " \t\n\r\v\f"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One kernel parameter as written: its name and its value (None for a bare flag)."""
+
+    name: str
+    value: str | None
+
+    @property
+    def key(self) -> str:
+        """The name compared as the kernel compares it: `-` and `_` are equal."""
+        return self.name.replace("-", "_")
+
+    def __str__(self) -> str:
+        return self.name if self.value is None else f"{self.name}={self.value}"
+
+
+def _next_arg(args: str) -> tuple[str, str | None, str]:
+    """One step of lib/cmdline.c next_arg(): (param, value, rest)."""
+    in_quote = quoted = False
+    if args.startswith('"'):
+        args = args[1:]
+        in_quote = quoted = True
+    equals = 0
+    i = 0
+    while i < len(args):
+        ch = args[i]
+        if ch in _SPACE and not in_quote:
+            break
+        if equals == 0 and ch == "=":
+            equals = i
+        if ch == '"':
+            in_quote = not in_quote
+        i += 1
+    token = args[:i]
+    if quoted and token.endswith('"'):
+        token = token[:-1]
+    if not equals:
+        param, value = token, None
+    else:
+        param, value = token[:equals], token[equals + 1 :]
+        # "Don't include quotes in value": strip a leading quote and the closing one.
+        if value.startswith('"'):
+            value = value[1:]
+            if not quoted and value.endswith('"'):
+                value = value[:-1]
+    return param, value, args[i + 1 :].lstrip(_SPACE)
+
+
+def parse_cmdline(text: str) -> tuple[Param, ...]:
+    """Split a command line into kernel parameters, stopping at a bare `--`."""
+    params: list[Param] = []
+    rest = text.strip(_SPACE + "\x00")
+    while rest:
+        name, value, rest = _next_arg(rest)
+        if value is None and name == "--":
+            break
+        params.append(Param(name, value))
+    return tuple(params)
+
+
+def values(params: tuple[Param, ...], name: str) -> list[Param]:
+    """Every occurrence of parameter `name`, in command-line order."""
+    key = name.replace("-", "_")
+    return [param for param in params if param.key == key]
+
+
+def last_value(params: tuple[Param, ...], name: str) -> Param | None:
+    """The occurrence that wins for a plain-valued parameter: the last one."""
+    found = values(params, name)
+    return found[-1] if found else None
+
+
+def comma_options(value: str | None) -> list[str]:
+    """Split a comma list the way intel_iommu_setup() walks it (empty items skipped)."""
+    return [item for item in (value or "").split(",") if item]
+
+
+def kstrtobool(value: str | None) -> bool | None:
+    """A boolean module parameter's value as param_set_bool() reads it (lib/kstrtox.c).
+
+    A bare flag (no `=`) means true; anything unparsable is None (the kernel rejects it).
+    """
+    if value is None or value == "":
+        return True
+    first = value[0].lower()
+    if first in "y1t":
+        return True
+    if first in "n0f":
+        return False
+    if first == "o" and len(value) > 1:
+        second = value[1].lower()
+        if second == "n":
+            return True
+        if second == "f":
+            return False
+    return None

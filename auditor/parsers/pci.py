@@ -1,0 +1,100 @@
+"""PCI identifiers and configuration-space facts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_FULL = re.compile(r"^([0-9a-fA-F]{4,8}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
+_SHORT = re.compile(r"^([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
+_NODEDEV = re.compile(r"^pci_([0-9a-fA-F]{4,8})_([0-9a-fA-F]{2})_([0-9a-fA-F]{2})_([0-7])$")
+
+PCI_HEADER_TYPE = 0x0E
+PCI_CAPABILITY_LIST = 0x34
+PCI_STATUS = 0x06
+PCI_STATUS_CAP_LIST = 0x10
+PCI_CAP_ID_EXP = 0x10  # PCI Express capability (include/uapi/linux/pci_regs.h)
+
+# The classes named in reports (PCI Code and ID Assignment Specification).
+CLASS_NAMES = {
+    0x0100: "SCSI storage controller",
+    0x0106: "SATA controller",
+    0x0108: "Non-Volatile memory controller",
+    0x0200: "Ethernet controller",
+    0x0207: "InfiniBand controller",
+    0x0280: "Network controller",
+    0x0300: "VGA compatible controller",
+    0x0302: "3D controller",
+    0x0380: "Display controller",
+    0x0403: "Audio device",
+    0x0600: "Host bridge",
+    0x0601: "ISA bridge",
+    0x0604: "PCI bridge",
+    0x0C03: "USB controller",
+    0x0C05: "SMBus",
+    0x1200: "Processing accelerators",
+}
+
+
+def normalise_address(text: str) -> str:
+    """`0000:01:00.0`, `01:00.0` or `pci_0000_01_00_0` as `0000:01:00.0`; ValueError if none."""
+    text = text.strip()
+    match = _FULL.match(text) or _NODEDEV.match(text)
+    if match:
+        domain, bus, slot, function = match.groups()
+        return f"{int(domain, 16):04x}:{bus.lower()}:{slot.lower()}.{function}"
+    match = _SHORT.match(text)
+    if match:
+        bus, slot, function = match.groups()
+        return f"0000:{bus.lower()}:{slot.lower()}.{function}"
+    raise ValueError(
+        f"{text!r} is not a PCI address (expected 0000:01:00.0, 01:00.0 or pci_0000_01_00_0)"
+    )
+
+
+def nodedev_name(address: str) -> str:
+    """The libvirt node device name of an address: `0000:01:00.0` -> `pci_0000_01_00_0`."""
+    return "pci_" + address.replace(":", "_").replace(".", "_")
+
+
+def class_name(pci_class: int) -> str:
+    """A readable name for a 24-bit class code (base class and subclass)."""
+    return CLASS_NAMES.get(pci_class >> 8, f"class {pci_class >> 8:04x}")
+
+
+@dataclass(frozen=True)
+class ConfigHeader:
+    """Facts from the first 64 bytes of configuration space, readable without root."""
+
+    header_type: int
+    multifunction: bool
+    has_capabilities: bool
+
+
+def parse_config_header(config: bytes) -> ConfigHeader:
+    """Decode the standard header; raise ValueError when fewer than 64 bytes are given."""
+    if len(config) < 64:
+        raise ValueError(f"{len(config)} bytes of configuration space, expected at least 64")
+    header = config[PCI_HEADER_TYPE]
+    return ConfigHeader(
+        header_type=header & 0x7F,
+        multifunction=bool(header & 0x80),
+        has_capabilities=bool(config[PCI_STATUS] & PCI_STATUS_CAP_LIST),
+    )
+
+
+def has_pcie_capability(config: bytes) -> bool | None:
+    """Whether the capability list holds a PCI Express capability; None if it cannot be read.
+
+    Capabilities live above byte 64, which only root can read through sysfs.
+    """
+    if len(config) < 256 or not config[PCI_STATUS] & PCI_STATUS_CAP_LIST:
+        return None if len(config) < 256 else False
+    pointer = config[PCI_CAPABILITY_LIST] & 0xFC
+    seen = 0
+    while pointer and seen < 48:  # 48 capabilities at most fit; stops a looping list
+        if config[pointer] == PCI_CAP_ID_EXP:
+            return True
+        pointer = config[pointer + 1] & 0xFC
+        seen += 1
+    return False

@@ -1,0 +1,61 @@
+"""Files under /proc: interrupts, cpuinfo, stat."""
+
+from __future__ import annotations
+
+
+def interrupt_chips(text: str) -> dict[str, int]:
+    """Interrupt chip names in /proc/interrupts with how many IRQs use each.
+
+    Lines look like ` 24:   1   0  IR-IO-APIC   5-edge   ACPI:Ged`: the number of
+    per-CPU count columns is the number of CPU headers on the first line.
+    """
+    lines = text.splitlines()
+    if not lines:
+        return {}
+    cpus = len(lines[0].split())
+    chips: dict[str, int] = {}
+    for line in lines[1:]:
+        label, _, rest = line.partition(":")
+        if not label.strip().isdigit():
+            continue  # NMI, LOC, ERR...: not device interrupts
+        fields = rest.split()
+        if len(fields) <= cpus:
+            continue
+        chip = fields[cpus]
+        chips[chip] = chips.get(chip, 0) + 1
+    return chips
+
+
+def remapped(chip: str) -> bool:
+    """Whether an interrupt chip name belongs to an interrupt-remapping domain.
+
+    Intel and AMD name them IR-IO-APIC, IR-PCI-MSI(-<bdf>), ...; newer AMD kernels use vIR-.
+    """
+    return chip.startswith(("IR-", "vIR-"))
+
+
+def cpu_flags(text: str) -> tuple[str, set[str]]:
+    """(vendor_id, flags) of the first processor in /proc/cpuinfo."""
+    vendor = ""
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "vendor_id" and not vendor:
+            vendor = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+        if vendor and flags:
+            break
+    return vendor, flags
+
+
+def boot_time(text: str) -> float | None:
+    """Boot time (seconds since the epoch) from the `btime` line of /proc/stat."""
+    for line in text.splitlines():
+        if line.startswith("btime "):
+            try:
+                return float(line.split()[1])
+            except (IndexError, ValueError):
+                return None
+    return None

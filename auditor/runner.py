@@ -1,0 +1,75 @@
+"""Running checks: one at a time, isolated, with dependencies turned into skips."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from auditor import __version__
+from auditor.context import Context
+from auditor.errors import HostError
+from auditor.model import HostInfo, Outcome, Report, Result, Status
+from auditor.registry import LoadedCheck
+
+
+def run_one(item: LoadedCheck, ctx: Context) -> Outcome:
+    """Run one check; an unexpected exception becomes an `error` naming the check."""
+    for required in item.check.requires:
+        earlier = ctx.results.get(required)
+        if earlier is not None and earlier.status is Status.FAIL:
+            return Outcome(Status.SKIP, f"blocked by {required}")
+    try:
+        result = item.run(ctx)
+    except HostError as exc:  # an unexpected read failure the check did not handle
+        return Outcome(Status.ERROR, f"{item.check.id}: {exc}")
+    except Exception as exc:  # isolation: one broken check must not stop the audit
+        return Outcome(Status.ERROR, f"{item.check.id} crashed: {type(exc).__name__}: {exc}")
+    if not isinstance(result, Outcome):
+        return Outcome(
+            Status.ERROR, f"{item.check.id} returned {type(result).__name__}, not an Outcome"
+        )
+    return result
+
+
+def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> Report:
+    """Run every check in order and collect a Report."""
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    start = time.perf_counter()
+    results: list[Result] = []
+    for item in checks:
+        begin = time.perf_counter()
+        outcome = run_one(item, ctx)
+        ctx.results[item.check.id] = outcome
+        results.append(Result(item.check, outcome, round(time.perf_counter() - begin, 6)))
+    return Report(
+        tool_version=__version__,
+        host=host_info,
+        started_at=started_at,
+        duration_s=round(time.perf_counter() - start, 6),
+        results=tuple(results),
+    )
+
+
+def host_info(ctx: Context) -> HostInfo:
+    """Hostname, kernel release and root of the audited host."""
+    from auditor.facts import kernel_release
+
+    host = ctx.host
+    if host.is_live:
+        from auditor import live
+
+        hostname = live.hostname()
+    else:
+        hostname = ""
+        for path in ("/proc/sys/kernel/hostname", "/etc/hostname"):
+            try:
+                hostname = host.read_text(path, limit=4096).strip()
+            except HostError:
+                continue
+            if hostname:
+                break
+    return HostInfo(
+        hostname=hostname or "unknown",
+        kernel_release=kernel_release(host) or "unknown",
+        root=host.root,
+    )

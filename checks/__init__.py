@@ -1,0 +1,1 @@
+"""Built-in checks: one module per check, found by walking this package."""

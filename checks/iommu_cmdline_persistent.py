@@ -1,0 +1,181 @@
+"""The configured boot entries must keep DMA remapping on after the next reboot.
+
+Reads what the boot loader will use (BLS entries with grubenv, generated grub.cfg,
+/etc/kernel/cmdline, legacy grub.conf) and applies the same rules as the running kernel.
+An edit to /etc/default/grub that never reached grub.cfg is reported as stale; a setting
+configured but not yet running is reported as "reboot pending".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from auditor import boot
+from auditor.boot import BootSource, configured_boot, kernel_args_steps
+from auditor.context import Context
+from auditor.errors import HostError
+from auditor.facts import (
+    IOMMU_CLASS,
+    IOMMU_GROUPS,
+    OSRELEASE,
+    boot_time,
+    iommu_activity,
+    iommu_vendor,
+    kernel_config,
+)
+from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.parsers.cmdline import parse_cmdline
+from auditor.parsers.iommu_params import IommuSetting, disabling_params, enable_argument, evaluate
+
+CHECK = Check(
+    id="iommu.cmdline-persistent",
+    title="The configured boot entries keep DMA remapping on after reboot",
+    severity=Severity.HIGH,
+    reads=(
+        *boot.READS,
+        OSRELEASE,
+        "/boot/config-*",
+        "/proc/config.gz",
+        "/proc/stat",
+        IOMMU_CLASS,
+        IOMMU_GROUPS,
+        "/sys/firmware/acpi/tables/*",
+    ),
+    remediation=(
+        "Put the IOMMU arguments in the boot loader configuration (not only on a one-off boot "
+        "command line), regenerate the boot menu, and reboot.",
+    ),
+    references=(
+        "drivers/iommu/intel/iommu.c intel_iommu_setup()",
+        "grub-mkconfig(8), grubby(8), kernel-install(8)",
+    ),
+    requires=("iommu.firmware-table",),
+)
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def run(ctx: Context) -> Outcome:
+    host = ctx.host
+    config = configured_boot(host)
+    if not config.loader:
+        detail = f" ({'; '.join(config.unreadable)})" if config.unreadable else ""
+        return outcome(
+            Status.SKIP,
+            "no boot loader configuration found (looked for BLS entries, grub.cfg, /etc/default/grub, "
+            f"/etc/kernel/cmdline, grub.conf){detail}",
+        )
+    vendor = iommu_vendor(host)
+    running_kconfig, _ = kernel_config(host)
+    evidence: list[Evidence] = [Evidence("boot loader", config.loader)]
+
+    def setting_of(source: BootSource) -> IommuSetting:
+        kconfig = (
+            kernel_config(host, source.kernel_release)[0]
+            if source.kernel_release
+            else running_kconfig
+        )
+        return evaluate(parse_cmdline(source.args), vendor, kconfig)
+
+    off: list[BootSource] = []
+    unknown: list[BootSource] = []
+    passthrough: list[BootSource] = []
+    for source in config.entries:
+        setting = setting_of(source)
+        state = {True: "on", False: "OFF", None: "unknown"}[setting.enabled]
+        evidence.append(
+            Evidence(
+                f"{source.path} {source.label}",
+                f"{source.args or '(no arguments)'} -> IOMMU {state}: {setting.reason}",
+            )
+        )
+        if setting.enabled is False:
+            off.append(source)
+        elif setting.enabled is None:
+            unknown.append(source)
+        if setting.passthrough:
+            passthrough.append(source)
+    if config.unreadable:
+        evidence += [Evidence("unreadable", problem) for problem in config.unreadable]
+
+    if not config.entries:
+        return outcome(
+            Status.ERROR,
+            f"{config.loader} configuration found but no boot entry could be read",
+            evidence,
+        )
+
+    stale = ""
+    defaults = config.grub_defaults
+    if config.loader == "grub2" and defaults is not None and defaults not in config.entries:
+        defaults_setting = setting_of(defaults)
+        evidence.append(
+            Evidence(f"{defaults.path} {defaults.label}", f"{defaults.args or '(empty)'}")
+        )
+        if defaults_setting.enabled and off:
+            stale = f"{defaults.path} enables it but {config.generated_path} was not regenerated"
+        elif defaults_setting.enabled is False and not off:
+            stale = f"{defaults.path} disables it: the next grub-mkconfig run will turn it off"
+
+    if off:
+        names = ", ".join(source.label for source in off[:3]) + (
+            f" and {len(off) - 3} more" if len(off) > 3 else ""
+        )
+        message = f"IOMMU will be off after reboot in {len(off)} of {len(config.entries)} boot entries ({names})"
+        if stale:
+            message += f": {stale}"
+        remove = [str(p) for source in off for p in disabling_params(parse_cmdline(source.args))]
+        add = [arg for arg in (enable_argument(vendor),) if arg]
+        return outcome(
+            Status.FAIL,
+            message,
+            evidence,
+            kernel_args_steps(host, add=add, remove=sorted(set(remove))),
+        )
+    if stale:
+        return outcome(Status.WARN, stale, evidence)
+    if unknown:
+        return outcome(
+            Status.SKIP,
+            f"cannot tell for {len(unknown)} boot entries: no rule for this platform",
+            evidence,
+        )
+
+    activity = iommu_activity(host)
+    if activity.visible and not activity.active:
+        booted = boot_time(host)
+        message = "reboot pending: the boot entries enable the IOMMU but the running kernel has none active"
+        try:
+            edited = max(host.mtime(source.path) for source in config.entries)
+        except HostError:
+            edited = None
+        if booted is not None and edited is not None:
+            evidence.append(
+                Evidence(
+                    "boot time / last edit",
+                    f"booted {_when(booted)}, configuration edited {_when(edited)}",
+                )
+            )
+            if edited > booted:
+                message += (
+                    f" (configuration edited {_when(edited)}, after the boot at {_when(booted)})"
+                )
+        return outcome(
+            Status.WARN,
+            message,
+            evidence,
+            ("Reboot the host to apply the configured command line.",),
+        )
+    if passthrough:
+        return outcome(
+            Status.WARN,
+            f"IOMMU stays on after reboot, in passthrough mode in {len(passthrough)} entries (iommu=pt)",
+            evidence,
+        )
+    return outcome(
+        Status.PASS,
+        f"IOMMU stays on after reboot in all {len(config.entries)} boot entries",
+        evidence,
+    )

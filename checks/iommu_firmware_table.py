@@ -1,0 +1,121 @@
+"""The firmware must describe an IOMMU: an ACPI DMAR (Intel VT-d), IVRS (AMD-Vi) or IORT (Arm) table.
+
+The table is what firmware setup's "VT-d" / "AMD-Vi" / "IOMMU" switch controls. Without
+it no kernel option can turn DMA remapping on. A present table can still be broken:
+this check decodes it and reports what the kernel would refuse.
+"""
+
+from __future__ import annotations
+
+from auditor.context import Context
+from auditor.errors import HostError, NeedsRootError
+from auditor.facts import ACPI_TABLES, CPUINFO, present_tables
+from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.parsers.acpi import DECODERS
+from auditor.parsers.procfs import cpu_flags
+
+CHECK = Check(
+    id="iommu.firmware-table",
+    title="Firmware describes an IOMMU (ACPI DMAR, IVRS or IORT)",
+    severity=Severity.CRITICAL,
+    reads=(
+        ACPI_TABLES,
+        f"{ACPI_TABLES}/DMAR",
+        f"{ACPI_TABLES}/IVRS",
+        f"{ACPI_TABLES}/IORT",
+        CPUINFO,
+    ),
+    remediation=(
+        "Enable the IOMMU in the firmware setup: 'Intel VT-d' / 'Intel Virtualization Technology "
+        "for Directed I/O' on Intel, 'IOMMU' or 'AMD-Vi' on AMD (often under Chipset or "
+        "North Bridge settings), then power-cycle the host.",
+        "If the option is missing, update the system firmware; some boards do not support it.",
+    ),
+    references=(
+        "include/acpi/actbl1.h (DMAR, IVRS), include/acpi/actbl2.h (IORT)",
+        "drivers/iommu/intel/dmar.c parse_dmar_table()",
+        "drivers/iommu/amd/init.c check_ivrs_checksum()",
+    ),
+)
+
+
+def run(ctx: Context) -> Outcome:
+    host = ctx.host
+    if not host.is_dir(ACPI_TABLES):
+        return outcome(
+            Status.SKIP,
+            f"no ACPI tables under {ACPI_TABLES}: not an ACPI system (device-tree firmware) "
+            "or not collected in this root",
+        )
+    present = present_tables(host)
+    if not present:
+        listing = [Evidence(ACPI_TABLES, ", ".join(host.listdir(ACPI_TABLES)) or "(empty)")]
+        if _is_virtual_machine(ctx):
+            listing.append(Evidence(CPUINFO, "hypervisor flag set"))
+            return outcome(
+                Status.FAIL,
+                "no DMAR, IVRS or IORT table: this virtual machine has no virtual IOMMU",
+                listing,
+                (
+                    "Give the VM a virtual IOMMU (QEMU: -device intel-iommu,intremap=on with the q35 "
+                    "machine; libvirt: <iommu model='intel'/>) and nested virtualization, or audit "
+                    "the physical host instead.",
+                ),
+            )
+        return outcome(
+            Status.FAIL,
+            "no DMAR, IVRS or IORT table: the firmware exposes no IOMMU "
+            "(VT-d/AMD-Vi disabled in firmware setup, or not supported)",
+            listing,
+        )
+    evidence: list[Evidence] = []
+    fatal: list[str] = []
+    warnings: list[str] = []
+    needs_root: list[str] = []
+    for name in present:
+        path = f"{ACPI_TABLES}/{name}"
+        try:
+            data = host.read_bytes(path, limit=1024 * 1024)
+        except NeedsRootError:
+            needs_root.append(name)
+            evidence.append(Evidence(path, "present (mode 0400: content readable only by root)"))
+            continue
+        except HostError as exc:
+            return outcome(Status.ERROR, f"{name} exists but cannot be read: {exc}", evidence)
+        try:
+            table = DECODERS[name](data)
+        except ValueError as exc:
+            fatal.append(f"{name}: {exc}")
+            continue
+        evidence += [Evidence(f"{path} {key}", value) for key, value in table.facts]
+        fatal += [f"{name}: {problem}" for problem in table.fatal]
+        warnings += [f"{name}: {problem}" for problem in table.warnings]
+    if fatal:
+        return outcome(
+            Status.FAIL,
+            "firmware IOMMU table is broken: " + "; ".join(fatal),
+            evidence,
+            ("Update the system firmware (BIOS/UEFI); report the decoded table to the vendor.",),
+        )
+    if needs_root:
+        return outcome(
+            Status.ERROR,
+            f"{', '.join(needs_root)} present but needs root to decode: run the audit as root",
+            evidence,
+            ("Run hostaudit as root to decode the firmware tables.",),
+        )
+    if warnings:
+        return outcome(
+            Status.WARN,
+            f"{', '.join(present)} present with firmware bugs: " + "; ".join(warnings),
+            evidence,
+        )
+    return outcome(Status.PASS, f"{', '.join(present)} present and well-formed", evidence)
+
+
+def _is_virtual_machine(ctx: Context) -> bool:
+    """Whether the CPU flags say this kernel runs under a hypervisor."""
+    try:
+        return "hypervisor" in cpu_flags(ctx.host.read_text(CPUINFO))[1]
+    except HostError:
+        return False

@@ -1,0 +1,133 @@
+"""Each device to be assigned must sit in an IOMMU group that can be given to a guest.
+
+VFIO hands a guest a whole group. It accepts the group when every member is one of the
+assigned devices, unbound, bound to vfio-pci or pci-stub, or a bridge / PCIe port
+(drivers with driver_managed_dma). A member bound to a host driver (a USB controller, an
+audio function) blocks it. A non-relaxable RMRR ("direct" reserved region) makes a device
+ineligible, and `pcie_acs_override=` (an out-of-tree patch) only pretends to isolate.
+"""
+
+from __future__ import annotations
+
+from auditor.context import Context
+from auditor.errors import HostError
+from auditor.facts import CMDLINE, IOMMU_GROUPS, running_cmdline
+from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.parsers.cmdline import values
+from auditor.pci import DEVICES, DMA_SAFE_DRIVERS, DRIVERS, UDEV_DATA, group_members, read_device
+
+CHECK = Check(
+    id="iommu.group-isolation",
+    title="Devices to be assigned sit in isolated IOMMU groups",
+    severity=Severity.HIGH,
+    reads=(
+        f"{DEVICES}/*",
+        f"{DRIVERS}/vfio-pci",
+        f"{DRIVERS}/pci-stub",
+        f"{IOMMU_GROUPS}",
+        f"{IOMMU_GROUPS}/*",
+        f"{UDEV_DATA}",
+        f"{UDEV_DATA}/*",
+        CMDLINE,
+    ),
+    remediation=(
+        "Assign every function of the group to the same guest, or bind the other members to "
+        "vfio-pci (driverctl set-override <address> vfio-pci).",
+        "Move the card to a slot whose root port isolates it (one with ACS), or use a platform "
+        "that supports ACS.",
+    ),
+    references=(
+        "Documentation/driver-api/vfio.rst (groups, viability)",
+        "Documentation/ABI/testing/sysfs-kernel-iommu_groups",
+        "drivers/iommu/iommu.c iommu_device_use_default_domain()",
+    ),
+    requires=("iommu.firmware-table", "iommu.kernel-cmdline"),
+)
+
+
+def run(ctx: Context) -> Outcome:
+    host = ctx.host
+    targets, how = ctx.targets()
+    if not targets:
+        return outcome(
+            Status.SKIP, "no devices to assign: pass --device, or bind devices to vfio-pci"
+        )
+    if not host.is_dir(IOMMU_GROUPS):
+        return outcome(
+            Status.SKIP,
+            f"the root holds no {IOMMU_GROUPS} (archives such as sosreports do not collect it)",
+        )
+    evidence = [Evidence("targets", f"{', '.join(targets)} ({how})")]
+    problems: list[str] = []
+    wanted = set(targets)
+    names = ctx.names()
+    checked_groups: set[str] = set()
+    for address in targets:
+        device = read_device(host, address)
+        if device is None:
+            problems.append(f"{address} does not exist on this host")
+            continue
+        if device.iommu_group is None:
+            problems.append(f"{address} is in no IOMMU group (the IOMMU does not cover it)")
+            continue
+        group = device.iommu_group
+        if group in checked_groups:
+            continue
+        checked_groups.add(group)
+        try:
+            members = group_members(host, group)
+        except HostError as exc:
+            problems.append(f"group {group}: {exc}")
+            continue
+        evidence.append(Evidence(f"{IOMMU_GROUPS}/{group}/devices", ", ".join(members)))
+        for member in members:
+            if member in wanted:
+                continue
+            other = read_device(host, member)
+            if (
+                other is None
+                or other.is_bridge
+                or other.driver is None
+                or other.driver in DMA_SAFE_DRIVERS
+            ):
+                continue
+            problems.append(
+                f"group {group} of {address} also holds {other.describe(names)}: "
+                f"assign it with {address} or bind it to vfio-pci"
+            )
+        problems += _direct_regions(ctx, group, evidence)
+
+    try:
+        override = values(running_cmdline(host), "pcie_acs_override")
+    except HostError:
+        override = []
+    if override:
+        evidence.append(Evidence(CMDLINE, str(override[-1])))
+    if problems:
+        return outcome(Status.FAIL, "; ".join(problems), evidence)
+    if override:
+        return outcome(
+            Status.WARN,
+            f"groups look isolated only because of {override[-1]} (an out-of-tree patch that fakes ACS)",
+            evidence,
+            ("Remove pcie_acs_override= and use hardware that isolates the devices.",),
+        )
+    return outcome(
+        Status.PASS, f"{len(targets)} device(s) in {len(checked_groups)} viable group(s)", evidence
+    )
+
+
+def _direct_regions(ctx: Context, group: str, evidence: list[Evidence]) -> list[str]:
+    """A non-relaxable RMRR shows as a `direct` reserved region: VFIO refuses the group."""
+    path = f"{IOMMU_GROUPS}/{group}/reserved_regions"
+    try:
+        text = ctx.host.read_text(path, limit=65536)
+    except HostError:
+        return []
+    direct = [line for line in text.splitlines() if line.split()[-1:] == ["direct"]]
+    if not direct:
+        return []
+    evidence.append(Evidence(path, "; ".join(direct)))
+    return [
+        f"group {group} has a firmware-required direct mapping (RMRR): VFIO refuses to assign it"
+    ]

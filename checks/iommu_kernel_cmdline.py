@@ -1,0 +1,130 @@
+"""DMA remapping must be on in the running kernel.
+
+The verdict rests on proof of activity (/sys/class/iommu units, IOMMU groups), explained
+by the command line as the kernel parses it and by the kernel's build defaults. AMD hosts
+never need `amd_iommu=on` (the option does not exist); `iommu=pt` only warns, because
+assigned devices stay isolated while host devices go untranslated.
+"""
+
+from __future__ import annotations
+
+from auditor import boot
+from auditor.boot import kernel_args_steps
+from auditor.context import Context
+from auditor.errors import HostError
+from auditor.facts import (
+    CMDLINE,
+    IOMMU_CLASS,
+    IOMMU_GROUPS,
+    OSRELEASE,
+    iommu_activity,
+    iommu_vendor,
+    kernel_config,
+    running_cmdline,
+)
+from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.parsers.cmdline import Param
+from auditor.parsers.iommu_params import disabling_params, enable_argument, evaluate
+
+CHECK = Check(
+    id="iommu.kernel-cmdline",
+    title="DMA remapping is enabled in the running kernel",
+    severity=Severity.CRITICAL,
+    reads=(
+        CMDLINE,
+        OSRELEASE,
+        "/boot/config-*",
+        "/proc/config.gz",
+        IOMMU_CLASS,
+        IOMMU_GROUPS,
+        "/sys/firmware/acpi/tables/*",
+        *boot.READS,
+    ),
+    remediation=(
+        "Intel: add intel_iommu=on to the kernel command line (not needed where the kernel "
+        "enables it by default), update the boot loader and reboot.",
+        "AMD: remove amd_iommu=off and iommu=off if present; there is no amd_iommu=on.",
+    ),
+    references=(
+        "drivers/iommu/intel/iommu.c intel_iommu_setup()",
+        "drivers/iommu/amd/init.c parse_amd_iommu_options()",
+        "Documentation/admin-guide/kernel-parameters.txt",
+    ),
+    requires=("iommu.firmware-table",),
+)
+
+
+def run(ctx: Context) -> Outcome:
+    host = ctx.host
+    try:
+        params = running_cmdline(host)
+    except HostError as exc:
+        return outcome(Status.ERROR, f"cannot read the running command line: {exc}")
+    vendor = iommu_vendor(host)
+    kconfig, kconfig_path = kernel_config(host)
+    setting = evaluate(params, vendor, kconfig)
+    activity = iommu_activity(host)
+    evidence = [
+        Evidence(CMDLINE, " ".join(str(p) for p in params) or "(empty)"),
+        Evidence("vendor (from firmware table)", vendor or "unknown"),
+        Evidence(kconfig_path or "kernel config", "found" if kconfig_path else "not found"),
+        Evidence(
+            "command line + kernel defaults", f"IOMMU {_word(setting.enabled)}: {setting.reason}"
+        ),
+        Evidence(
+            IOMMU_CLASS,
+            ", ".join(activity.units) or ("(empty)" if activity.visible else "not present"),
+        ),
+        Evidence(IOMMU_GROUPS, f"{activity.groups} groups"),
+    ]
+    if activity.active:
+        proof = f"{len(activity.units)} IOMMU unit(s), {activity.groups} IOMMU group(s)"
+        if setting.passthrough:
+            return outcome(
+                Status.WARN,
+                f"IOMMU active ({proof}) but host devices are in passthrough mode "
+                f"({setting.passthrough_reason}): assigned devices stay isolated, host devices are "
+                "not translated",
+                evidence,
+                (
+                    "Remove iommu=pt / iommu.passthrough=1 unless you rely on it for host DMA performance.",
+                ),
+            )
+        return outcome(Status.PASS, f"IOMMU active: {proof}", evidence)
+    if not activity.visible:
+        if setting.enabled is False:
+            return outcome(
+                Status.FAIL,
+                f"IOMMU disabled: {setting.reason}",
+                evidence,
+                _fix(ctx, vendor, params),
+            )
+        return outcome(
+            Status.SKIP,
+            f"cannot verify activity: the root holds no {IOMMU_CLASS} "
+            f"(command line says: {_word(setting.enabled)}, {setting.reason})",
+            evidence,
+        )
+    if setting.enabled is False:
+        message = f"IOMMU not active: {setting.reason}"
+    elif setting.enabled is True:
+        message = (
+            f"IOMMU not active although the command line enables it ({setting.reason}): "
+            "the driver failed to start; see the kernel log (dmesg | grep -e DMAR -e AMD-Vi)"
+        )
+    else:
+        message = f"IOMMU not active ({setting.reason})"
+    return outcome(Status.FAIL, message, evidence, _fix(ctx, vendor, params))
+
+
+def _word(enabled: bool | None) -> str:
+    return {True: "on", False: "off", None: "unknown"}[enabled]
+
+
+def _fix(ctx: Context, vendor: str | None, params: tuple[Param, ...]) -> list[str]:
+    """Host-specific steps: which arguments to add and remove, for this boot loader."""
+    remove = [str(param) for param in disabling_params(params)]
+    add = [arg for arg in (enable_argument(vendor),) if arg]
+    if not add and not remove:
+        return list(CHECK.remediation)
+    return kernel_args_steps(ctx.host, add=add, remove=remove)

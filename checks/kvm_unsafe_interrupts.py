@@ -1,0 +1,136 @@
+"""The unsafe-interrupt overrides must be off: they let devices be assigned without interrupt remapping.
+
+Three generations of the same switch: kvm.allow_unsafe_assigned_interrupts (legacy KVM
+device assignment, removed in Linux 4.12), vfio_iommu_type1.allow_unsafe_interrupts and
+iommufd.allow_unsafe_interrupts. Each is read live (/sys/module, writable at run time),
+from /etc/modprobe.d (the next module load) and from the kernel command line.
+"""
+
+from __future__ import annotations
+
+from auditor.context import Context
+from auditor.errors import FileMissingError, HostError
+from auditor.facts import CMDLINE, OSRELEASE, kernel_release, running_cmdline
+from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.parsers.cmdline import kstrtobool
+from auditor.parsers.modprobe import parse_modprobe_conf
+
+# (module, parameter, last kernel where it exists or None)
+PARAMETERS = (
+    ("kvm", "allow_unsafe_assigned_interrupts", (4, 11)),
+    ("vfio_iommu_type1", "allow_unsafe_interrupts", None),
+    ("iommufd", "allow_unsafe_interrupts", None),
+)
+# modprobe.d(5): /etc overrides /run, which overrides /usr/lib and /lib, file name by file name.
+MODPROBE_DIRS = ("/lib/modprobe.d", "/usr/lib/modprobe.d", "/run/modprobe.d", "/etc/modprobe.d")
+
+CHECK = Check(
+    id="kvm.unsafe-interrupts",
+    title="Unsafe-interrupt overrides are off",
+    severity=Severity.HIGH,
+    reads=(
+        "/sys/module/kvm/parameters/allow_unsafe_assigned_interrupts",
+        "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts",
+        "/sys/module/iommufd/parameters/allow_unsafe_interrupts",
+        "/sys/module/kvm",
+        "/sys/module/vfio_iommu_type1",
+        "/sys/module/iommufd",
+        *(f"{folder}/*.conf" for folder in MODPROBE_DIRS),
+        *MODPROBE_DIRS,
+        CMDLINE,
+        OSRELEASE,
+    ),
+    remediation=(
+        "Remove allow_unsafe_interrupts / allow_unsafe_assigned_interrupts from /etc/modprobe.d "
+        "and from the kernel command line.",
+        "Turn the live value off: echo N > /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts",
+        "Use a host with interrupt remapping instead; these overrides are for development only.",
+    ),
+    references=(
+        "drivers/vfio/vfio_iommu_type1.c allow_unsafe_interrupts",
+        "drivers/iommu/iommufd/device.c allow_unsafe_interrupts",
+        "RHEL 6 Virtualization Host Configuration Guide, PCI device assignment",
+    ),
+)
+
+
+def _release_tuple(release: str | None) -> tuple[int, int] | None:
+    if not release:
+        return None
+    parts = release.split(".")
+    try:
+        return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
+    except (IndexError, ValueError):
+        return None
+
+
+def _modprobe_files(ctx: Context) -> list[str]:
+    """modprobe.d files in effect: a name in a later folder hides the same name earlier."""
+    by_name: dict[str, str] = {}
+    for folder in MODPROBE_DIRS:
+        for path in ctx.host.glob(f"{folder}/*.conf"):
+            by_name[path.rsplit("/", 1)[-1]] = path
+    return [by_name[name] for name in sorted(by_name)]
+
+
+def run(ctx: Context) -> Outcome:
+    host = ctx.host
+    evidence: list[Evidence] = []
+    unsafe: list[str] = []
+    problems: list[str] = []
+    release = _release_tuple(kernel_release(host))
+
+    options = []
+    for path in _modprobe_files(ctx):
+        try:
+            options += [(path, option) for option in parse_modprobe_conf(host.read_text(path))]
+        except HostError as exc:
+            problems.append(str(exc))
+    try:
+        params = running_cmdline(host)
+    except HostError as exc:
+        params = ()
+        problems.append(str(exc))
+
+    for module, name, last in PARAMETERS:
+        full = f"{module}.{name}"
+        removed = last is not None and release is not None and release > last
+        sysfs = f"/sys/module/{module}/parameters/{name}"
+        try:
+            live = host.read_text(sysfs, limit=64).strip()
+            evidence.append(Evidence(sysfs, live))
+            if kstrtobool(live):
+                unsafe.append(f"{full} is on in the running kernel")
+        except FileMissingError:
+            if removed:
+                state = "removed in Linux 4.12: not applicable"
+            elif host.exists(f"/sys/module/{module}"):
+                state = "module loaded without this parameter"
+            else:
+                state = "module not loaded"
+            evidence.append(Evidence(sysfs, state))
+        except HostError as exc:
+            problems.append(str(exc))
+        for path, option in options:
+            if option.module == module and option.name == name:
+                value = kstrtobool(option.value)
+                evidence.append(Evidence(f"{path}:{option.line}", str(option)))
+                if value and not removed:
+                    unsafe.append(f"{path} sets {full}={option.value} for the next module load")
+        for param in params:
+            if param.key == full:
+                evidence.append(Evidence(CMDLINE, str(param)))
+                if kstrtobool(param.value) and not removed:
+                    unsafe.append(f"the kernel command line sets {param}")
+
+    if unsafe:
+        return outcome(Status.FAIL, "unsafe interrupts allowed: " + "; ".join(unsafe), evidence)
+    if problems:
+        return outcome(
+            Status.ERROR, "could not read every setting: " + "; ".join(problems), evidence
+        )
+    return outcome(
+        Status.PASS,
+        "no unsafe-interrupt override is set (live, modprobe.d, command line)",
+        evidence,
+    )

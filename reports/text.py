@@ -1,0 +1,63 @@
+"""The human-readable table shown on a terminal."""
+
+from __future__ import annotations
+
+import textwrap
+
+from auditor.model import Report, Status
+
+MESSAGE_WIDTH = 72
+
+COLOURS = {
+    Status.PASS: "\033[32m",
+    Status.WARN: "\033[33m",
+    Status.FAIL: "\033[31m",
+    Status.SKIP: "\033[2m",
+    Status.ERROR: "\033[35m",
+}
+RESET = "\033[0m"
+
+
+def _printable(text: str) -> str:
+    """Host-derived text with control characters shown, so it cannot drive the terminal."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def render(report: Report, colour: bool = False) -> str:
+    """A status table, then the remediation of every non-passing check."""
+    from tabulate import tabulate
+
+    def status_cell(status: Status) -> str:
+        word = status.value.upper()
+        return f"{COLOURS[status]}{word}{RESET}" if colour else word
+
+    rows = [
+        (
+            status_cell(result.status),
+            result.check.id,
+            textwrap.fill(_printable(result.outcome.message), MESSAGE_WIDTH),
+        )
+        for result in report.results
+    ]
+    host = report.host
+    lines = [
+        f"hostaudit {report.tool_version}: {_printable(host.hostname)}, kernel "
+        f"{_printable(host.kernel_release)}, root {_printable(host.root)}",
+        "",
+        tabulate(rows, headers=("status", "check", "message"), tablefmt="simple"),
+    ]
+    for result in report.results:
+        if not result.remediation:
+            continue
+        lines += [
+            "",
+            f"{result.check.id} ({result.status.value}, {result.check.severity.label}): how to fix",
+        ]
+        lines += [f"  - {_printable(step)}" for step in result.remediation]
+    summary = report.summary()
+    lines += [
+        "",
+        ", ".join(f"{count} {status}" for status, count in summary.items())
+        + f" in {report.duration_s:.2f}s",
+    ]
+    return "\n".join(lines) + "\n"
