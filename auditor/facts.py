@@ -81,7 +81,8 @@ class IommuActivity:
 def iommu_activity(host: Host) -> IommuActivity:
     """Entries of /sys/class/iommu and numeric folders of /sys/kernel/iommu_groups."""
     try:
-        units = tuple(host.listdir(IOMMU_CLASS))
+        # sysfs never holds dot-files; a snapshot or fixture may (.gitkeep): not units.
+        units = tuple(name for name in host.listdir(IOMMU_CLASS) if not name.startswith("."))
         visible = True
     except HostError:
         units, visible = (), False

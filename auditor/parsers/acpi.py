@@ -144,8 +144,8 @@ def decode_dmar(data: bytes) -> DecodedTable:
         name = DMAR_TYPES.get(kind, f"type {kind}")
         counts[name] = counts.get(name, 0) + 1
         if kind == 0:
-            table.iommu_units += 1
             _decode_drhd(data, offset, length, table)
+            table.iommu_units += 1
     table.facts.append(
         ("remapping structures", ", ".join(f"{n} {k}" for k, n in counts.items()) or "none")
     )
