@@ -1,0 +1,65 @@
+"""Shared test helpers: fixture roots, a small-host builder, and an in-process audit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Union
+
+import pytest
+
+from auditor.context import Context
+from auditor.host import Host
+from auditor.model import Report, Result
+from auditor.registry import load_checks
+from auditor.runner import host_info, run_audit
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HOSTS = FIXTURES / "hosts"
+ACPI = FIXTURES / "acpi"
+
+Spec = dict[str, Union[str, bytes, "Link"]]
+
+
+class Link(str):
+    """A symlink target in a make_host() spec."""
+
+
+def build_root(base: Path, spec: Spec) -> Path:
+    """Write {host path: content or Link(target)} under base and return base."""
+    for path, content in spec.items():
+        target = base / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Link):
+            os.symlink(str(content), target)
+        elif isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+    return base
+
+
+@pytest.fixture
+def make_host(tmp_path: Path) -> Callable[[Spec], Host]:
+    """Build a small host root from a spec and return a Host on it."""
+
+    def make(spec: Spec) -> Host:
+        return Host(str(build_root(tmp_path / "root", spec)))
+
+    return make
+
+
+def audit(root: str | Path, devices: tuple[str, ...] = ()) -> dict[str, Result]:
+    """Run every built-in check on a root; results by check id."""
+    report = audit_report(root, devices)
+    return {result.check.id: result for result in report.results}
+
+
+def audit_report(root: str | Path, devices: tuple[str, ...] = ()) -> Report:
+    ctx = Context(host=Host(str(root)), requested_devices=devices)
+    return run_audit(load_checks(include_third_party=False), ctx, host_info(ctx))
+
+
+def evidence_text(result: Result) -> str:
+    """All evidence of a result as one string, for assertions."""
+    return "\n".join(f"{e.source}: {e.value}" for e in result.outcome.evidence)

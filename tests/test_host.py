@@ -1,0 +1,167 @@
+"""The rooted, read-only Host: resolution inside the root, bounded reads, distinct failures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from auditor.errors import FileMissingError, UnreadableError
+from auditor.host import Host
+from tests.conftest import HOSTS, Link
+
+
+def test_reads_text_and_bytes(make_host):
+    host = make_host({"/proc/cmdline": "ro quiet\n", "/sys/x/config": b"\x86\x80"})
+    assert host.read_text("/proc/cmdline") == "ro quiet\n"
+    assert host.read_bytes("/sys/x/config") == b"\x86\x80"
+
+
+def test_missing_file_is_its_own_outcome(make_host):
+    host = make_host({"/etc/hostname": "h\n"})
+    with pytest.raises(FileMissingError):
+        host.read_text("/proc/cmdline")
+    assert host.read_optional("/proc/cmdline") is None
+
+
+def test_relative_link_climbing_above_root_stays_inside(tmp_path, make_host):
+    (tmp_path / "outside-secret").write_text("SECRET")
+    host = make_host({"/proc/cmdline": Link("../../../../outside-secret"), "/outside-secret": "inside"})
+    # ".." stops at the root, so the link names the root's own /outside-secret.
+    assert host.read_text("/proc/cmdline") == "inside"
+
+
+def test_absolute_link_is_re_rooted(tmp_path, make_host):
+    (tmp_path / "outside-secret").write_text("SECRET")
+    host = make_host({"/etc/hostname": Link(str(tmp_path / "outside-secret"))})
+    with pytest.raises(FileMissingError):
+        host.read_text("/etc/hostname")
+
+
+def test_sysfs_style_links_resolve(make_host):
+    host = make_host(
+        {
+            "/sys/devices/pci0000:00/0000:01:00.0/vendor": "0x10de\n",
+            "/sys/bus/pci/devices/0000:01:00.0": Link("../../../devices/pci0000:00/0000:01:00.0"),
+            "/sys/devices/pci0000:00/0000:01:00.0/driver": Link("../../../bus/pci/drivers/vfio-pci"),
+            "/sys/bus/pci/drivers/vfio-pci/bind": "",
+        }
+    )
+    assert host.read_text("/sys/bus/pci/devices/0000:01:00.0/vendor") == "0x10de\n"
+    assert host.link_name("/sys/bus/pci/devices/0000:01:00.0/driver") == "vfio-pci"
+    assert host.realpath("/sys/bus/pci/devices/0000:01:00.0") == "/sys/devices/pci0000:00/0000:01:00.0"
+
+
+def test_link_loop_is_unreadable_not_a_hang(make_host):
+    host = make_host({"/a": Link("/b"), "/b": Link("/a")})
+    with pytest.raises(UnreadableError):
+        host.read_text("/a")
+
+
+def test_reads_are_bounded(make_host):
+    host = make_host({"/var/log/dmesg": "x" * 5000})
+    with pytest.raises(UnreadableError, match="larger than 1000 bytes"):
+        host.read_text("/var/log/dmesg", limit=1000)
+
+
+def test_fifo_does_not_block(tmp_path):
+    root = tmp_path / "root"
+    (root / "proc").mkdir(parents=True)
+    os.mkfifo(root / "proc" / "cmdline")
+    with pytest.raises(UnreadableError, match="not a regular file"):
+        Host(str(root)).read_text("/proc/cmdline")
+
+
+def test_folder_is_unreadable_as_file(make_host):
+    host = make_host({"/etc/modprobe.d/a.conf": ""})
+    with pytest.raises(UnreadableError):
+        host.read_text("/etc/modprobe.d")
+
+
+def test_glob_listdir_exists(make_host):
+    host = make_host({"/etc/modprobe.d/b.conf": "", "/etc/modprobe.d/a.conf": "", "/etc/modprobe.d/x.txt": ""})
+    assert host.glob("/etc/modprobe.d/*.conf") == ["/etc/modprobe.d/a.conf", "/etc/modprobe.d/b.conf"]
+    assert host.listdir("/etc/modprobe.d") == ["a.conf", "b.conf", "x.txt"]
+    assert host.exists("/etc/modprobe.d/a.conf") and not host.exists("/etc/nothing")
+
+
+def test_each_file_is_read_once(make_host, monkeypatch):
+    host = make_host({"/proc/cmdline": "ro\n"})
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: (opened.append(path), real_open(path, *a, **k))[1])
+    for _ in range(3):
+        host.read_text("/proc/cmdline")
+    assert len(opened) == 1
+
+
+def test_trace_records_requested_paths(make_host):
+    host = make_host({"/proc/cmdline": "ro\n"})
+    host.start_trace()
+    host.read_optional("/proc/cmdline")
+    host.exists("/etc//nothing")
+    assert host.stop_trace() == {"/proc/cmdline", "/etc/nothing"}
+
+
+NOBODY_SCRIPT = """
+import sys
+from auditor.host import Host
+from auditor.errors import NeedsRootError
+host = Host(sys.argv[1])
+assert host.exists("/sys/firmware/acpi/tables/DMAR")
+try:
+    host.read_bytes("/sys/firmware/acpi/tables/DMAR")
+except NeedsRootError as exc:
+    print("needs root:", exc)
+"""
+
+
+@pytest.fixture
+def world_dir():
+    """A folder any user can read: pytest's tmp_path sits under a 0700 folder."""
+    folder = tempfile.mkdtemp(prefix="hostaudit-")
+    os.chmod(folder, 0o755)
+    yield Path(folder)
+    shutil.rmtree(folder)
+
+
+def _open_to_all(base: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(base):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o644)
+
+
+def test_permission_denied_is_needs_root(world_dir):
+    """Run the read as an unprivileged user (nobody when we are root, as CI is)."""
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if os.geteuid() == 0 and python is None:
+        pytest.skip("no system python3 that the nobody user can execute")
+    root = world_dir / "root"
+    shutil.copytree(HOSTS / "intel-ready", root, symlinks=True)
+    # The probe needs only the standard library and auditor/, copied where nobody can read it.
+    shutil.copytree(Path(__file__).parents[1] / "auditor", world_dir / "src" / "auditor")
+    _open_to_all(world_dir)
+    dmar = root / "sys/firmware/acpi/tables/DMAR"
+    os.chmod(dmar, 0o400)  # as the kernel exposes it: existence visible, content root-only
+
+    def drop_privileges() -> None:
+        os.setgid(65534)
+        os.setuid(65534)
+
+    if os.geteuid() == 0:
+        command, preexec = [python, "-c", NOBODY_SCRIPT, str(root)], drop_privileges
+    else:
+        os.chmod(dmar, 0o000)  # we own the copy: take our own read permission away
+        command, preexec = [sys.executable, "-c", NOBODY_SCRIPT, str(root)], None
+    env = {"PYTHONPATH": str(world_dir / "src"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(command, capture_output=True, text=True, preexec_fn=preexec, env=env, cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert "needs root: /sys/firmware/acpi/tables/DMAR: needs root" in done.stdout
