@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import dataclass
 
 from auditor.errors import HostError
+from auditor.facts import kernel_release
 from auditor.host import Host
 from auditor.parsers.pci import (
     class_name,
@@ -63,6 +64,15 @@ def _hex_attribute(host: Host, path: str) -> int | None:
         return None
 
 
+def _release_at_least(release: str | None, wanted: tuple[int, int]) -> bool:
+    """Whether a kernel release string (`5.14.0-362.el9`) is at least `wanted`; False if unknown."""
+    parts = (release or "").split(".")
+    try:
+        return (int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)) >= wanted
+    except (IndexError, ValueError):
+        return False
+
+
 def read_device(host: Host, address: str) -> PciDevice | None:
     """Read one device's sysfs attributes; None when the device does not exist."""
     base = f"{DEVICES}/{address}"
@@ -80,11 +90,15 @@ def read_device(host: Host, address: str) -> PciDevice | None:
         multifunction, header_type = header.multifunction, header.header_type
     except (HostError, ValueError):
         pass
-    # max_link_speed exists only for PCI Express functions (pcie_dev_attrs_are_visible(),
-    # Linux 4.13+); otherwise walk the capability list, which only root can read whole.
-    is_pcie: bool | None = (
-        True if host.exists(f"{base}/max_link_speed") else has_pcie_capability(config)
-    )
+    # Since Linux 4.13 sysfs shows max_link_speed for every PCI Express function and for
+    # no other (pcie_dev_attrs_are_visible()); older kernels need the capability list,
+    # which only root can read whole.
+    if host.exists(f"{base}/max_link_speed"):
+        is_pcie: bool | None = True
+    elif _release_at_least(kernel_release(host), (4, 13)):
+        is_pcie = False
+    else:
+        is_pcie = has_pcie_capability(config)
     boot_vga = False
     with contextlib.suppress(HostError):
         boot_vga = host.read_text(f"{base}/boot_vga", limit=64).strip() == "1"

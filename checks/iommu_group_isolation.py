@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from auditor.context import Context
 from auditor.errors import HostError
-from auditor.facts import CMDLINE, IOMMU_GROUPS, running_cmdline
+from auditor.facts import CMDLINE, IOMMU_GROUPS, OSRELEASE, running_cmdline
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import values
 from auditor.pci import DEVICES, DMA_SAFE_DRIVERS, DRIVERS, UDEV_DATA, group_members, read_device
@@ -29,6 +29,7 @@ CHECK = Check(
         f"{UDEV_DATA}",
         f"{UDEV_DATA}/*",
         CMDLINE,
+        OSRELEASE,
     ),
     remediation=(
         "Assign every function of the group to the same guest, or bind the other members to "

@@ -41,38 +41,34 @@ def run(ctx: Context) -> Outcome:
     evidence: list[Evidence] = []
     missing: list[str] = []
     notes: list[str] = []
+    unknown: list[str] = []
     for address in targets:
         device = read_device(ctx.host, address)
         if device is None:
             missing.append(address)
             continue
-        facts = [
-            "PCI Express"
-            if device.is_pcie
-            else "conventional PCI"
-            if device.is_pcie is False
-            else "bus type unknown (needs root)",
-            "multifunction"
-            if device.multifunction
-            else "single function"
-            if device.multifunction is False
-            else "functions unknown",
-        ]
+        bus = {
+            True: "PCI Express",
+            False: "conventional PCI",
+            None: "bus type unknown (needs root)",
+        }
+        functions = {True: "multifunction", False: "single function", None: "functions unknown"}
+        facts = [bus[device.is_pcie], functions[device.multifunction]]
         if device.is_graphics:
             facts.append("graphics" + (", boot VGA" if device.boot_vga else ""))
+            display = "; it is the boot display" if device.boot_vga else ""
+            notes.append(
+                f"{address} is a graphics device (not supported for assignment by RHEL 6{display})"
+            )
         evidence.append(
             Evidence(f"{DEVICES}/{address}", f"{device.describe(names)}; " + ", ".join(facts))
         )
-        if device.is_graphics:
-            notes.append(
-                f"{address} is a graphics device (not supported for assignment by RHEL 6"
-                + ("; it is the boot display" if device.boot_vga else "")
-                + ")"
-            )
         if device.is_pcie is False:
             notes.append(
                 f"{address} is conventional PCI (restricted: shares interrupts and isolation)"
             )
+        elif device.is_pcie is None:
+            unknown.append(address)
         if device.multifunction:
             notes.append(
                 f"{address} is multifunction: it cannot be hot-plugged, assign it statically"
@@ -81,6 +77,14 @@ def run(ctx: Context) -> Outcome:
         return outcome(Status.FAIL, f"not found on this host: {', '.join(missing)}", evidence)
     if notes:
         return outcome(Status.WARN, "; ".join(notes), evidence)
+    if unknown:
+        return outcome(
+            Status.ERROR,
+            f"cannot tell PCI Express from conventional PCI for {', '.join(unknown)} on this kernel "
+            "without reading configuration space: needs root",
+            evidence,
+            ("Run hostaudit as root.",),
+        )
     return outcome(
         Status.PASS,
         f"{len(targets)} device(s) ({how}) are single-function PCI Express, not graphics",

@@ -10,7 +10,7 @@ import pytest
 
 from auditor.context import Context
 from auditor.host import Host
-from auditor.model import Report, Result
+from auditor.model import Outcome, Report, Result
 from auditor.registry import load_checks
 from auditor.runner import host_info, run_audit
 
@@ -43,8 +43,10 @@ def build_root(base: Path, spec: Spec) -> Path:
 def make_host(tmp_path: Path) -> Callable[[Spec], Host]:
     """Build a small host root from a spec and return a Host on it."""
 
+    roots = iter(range(1000))
+
     def make(spec: Spec) -> Host:
-        return Host(str(build_root(tmp_path / "root", spec)))
+        return Host(str(build_root(tmp_path / f"root{next(roots)}", spec)))
 
     return make
 
@@ -60,6 +62,7 @@ def audit_report(root: str | Path, devices: tuple[str, ...] = ()) -> Report:
     return run_audit(load_checks(include_third_party=False), ctx, host_info(ctx))
 
 
-def evidence_text(result: Result) -> str:
-    """All evidence of a result as one string, for assertions."""
-    return "\n".join(f"{e.source}: {e.value}" for e in result.outcome.evidence)
+def evidence_text(result: Result | Outcome) -> str:
+    """All evidence of a result (or of a bare outcome) as one string, for assertions."""
+    outcome = result.outcome if isinstance(result, Result) else result
+    return "\n".join(f"{e.source}: {e.value}" for e in outcome.evidence)

@@ -30,8 +30,10 @@ def test_missing_file_is_its_own_outcome(make_host):
 
 
 def test_relative_link_climbing_above_root_stays_inside(tmp_path, make_host):
-    (tmp_path / "outside-secret").write_text("SECRET")
-    host = make_host({"/proc/cmdline": Link("../../../../outside-secret"), "/outside-secret": "inside"})
+    (tmp_path / "outside-secret").write_text("SECRET")  # where a naive resolution would land
+    host = make_host(
+        {"/proc/cmdline": Link("../../../../outside-secret"), "/outside-secret": "inside"}
+    )
     # ".." stops at the root, so the link names the root's own /outside-secret.
     assert host.read_text("/proc/cmdline") == "inside"
 
@@ -48,13 +50,17 @@ def test_sysfs_style_links_resolve(make_host):
         {
             "/sys/devices/pci0000:00/0000:01:00.0/vendor": "0x10de\n",
             "/sys/bus/pci/devices/0000:01:00.0": Link("../../../devices/pci0000:00/0000:01:00.0"),
-            "/sys/devices/pci0000:00/0000:01:00.0/driver": Link("../../../bus/pci/drivers/vfio-pci"),
+            "/sys/devices/pci0000:00/0000:01:00.0/driver": Link(
+                "../../../bus/pci/drivers/vfio-pci"
+            ),
             "/sys/bus/pci/drivers/vfio-pci/bind": "",
         }
     )
     assert host.read_text("/sys/bus/pci/devices/0000:01:00.0/vendor") == "0x10de\n"
     assert host.link_name("/sys/bus/pci/devices/0000:01:00.0/driver") == "vfio-pci"
-    assert host.realpath("/sys/bus/pci/devices/0000:01:00.0") == "/sys/devices/pci0000:00/0000:01:00.0"
+    assert (
+        host.realpath("/sys/bus/pci/devices/0000:01:00.0") == "/sys/devices/pci0000:00/0000:01:00.0"
+    )
 
 
 def test_link_loop_is_unreadable_not_a_hang(make_host):
@@ -84,8 +90,13 @@ def test_folder_is_unreadable_as_file(make_host):
 
 
 def test_glob_listdir_exists(make_host):
-    host = make_host({"/etc/modprobe.d/b.conf": "", "/etc/modprobe.d/a.conf": "", "/etc/modprobe.d/x.txt": ""})
-    assert host.glob("/etc/modprobe.d/*.conf") == ["/etc/modprobe.d/a.conf", "/etc/modprobe.d/b.conf"]
+    host = make_host(
+        {"/etc/modprobe.d/b.conf": "", "/etc/modprobe.d/a.conf": "", "/etc/modprobe.d/x.txt": ""}
+    )
+    assert host.glob("/etc/modprobe.d/*.conf") == [
+        "/etc/modprobe.d/a.conf",
+        "/etc/modprobe.d/b.conf",
+    ]
     assert host.listdir("/etc/modprobe.d") == ["a.conf", "b.conf", "x.txt"]
     assert host.exists("/etc/modprobe.d/a.conf") and not host.exists("/etc/nothing")
 
@@ -94,7 +105,9 @@ def test_each_file_is_read_once(make_host, monkeypatch):
     host = make_host({"/proc/cmdline": "ro\n"})
     opened: list[str] = []
     real_open = os.open
-    monkeypatch.setattr(os, "open", lambda path, *a, **k: (opened.append(path), real_open(path, *a, **k))[1])
+    monkeypatch.setattr(
+        os, "open", lambda path, *a, **k: (opened.append(path), real_open(path, *a, **k))[1]
+    )
     for _ in range(3):
         host.read_text("/proc/cmdline")
     assert len(opened) == 1
@@ -131,7 +144,7 @@ def world_dir():
 
 
 def _open_to_all(base: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(base):
+    for dirpath, _, filenames in os.walk(base):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             path = os.path.join(dirpath, name)
@@ -162,6 +175,8 @@ def test_permission_denied_is_needs_root(world_dir):
         os.chmod(dmar, 0o000)  # we own the copy: take our own read permission away
         command, preexec = [sys.executable, "-c", NOBODY_SCRIPT, str(root)], None
     env = {"PYTHONPATH": str(world_dir / "src"), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(command, capture_output=True, text=True, preexec_fn=preexec, env=env, cwd="/")
+    done = subprocess.run(
+        command, capture_output=True, text=True, preexec_fn=preexec, env=env, cwd="/"
+    )
     assert done.returncode == 0, done.stderr
     assert "needs root: /sys/firmware/acpi/tables/DMAR: needs root" in done.stdout

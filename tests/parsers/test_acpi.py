@@ -109,7 +109,9 @@ def test_wrong_signature_is_fatal():
 
 
 @pytest.mark.skipif(shutil.which("iasl") is None, reason="iasl (acpica-tools) not installed")
-@pytest.mark.parametrize("name", ["intel-dmar", "intel-dmar-nointremap", "amd-ivrs", "arm-iort", "template-dmar"])
+@pytest.mark.parametrize(
+    "name", ["intel-dmar", "intel-dmar-nointremap", "amd-ivrs", "arm-iort", "template-dmar"]
+)
 def test_shipped_binaries_match_their_sources(tmp_path, name):
     """The .aml files are what iasl makes of the .asl sources next to them."""
     shutil.copy(ACPI / f"{name}.asl", tmp_path)

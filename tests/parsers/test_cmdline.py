@@ -20,7 +20,7 @@ def names(text: str) -> list[str]:
         ('acpi_osi="Windows 2015" x', ["acpi_osi=Windows 2015", "x"]),
         ('"foo=bar baz" next', ["foo=bar baz", "next"]),
         ("a=\\ b", ["a=\\", "b"]),  # no backslash escapes: this is not shell syntax
-        ("dyndbg=\"file x.c +p\"", ["dyndbg=file x.c +p"]),
+        ('dyndbg="file x.c +p"', ["dyndbg=file x.c +p"]),
         ("a=b=c", ["a=b=c"]),
     ],
 )
@@ -46,8 +46,20 @@ def test_dash_and_underscore_are_equal_and_last_wins():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(None, True), ("", True), ("1", True), ("Y", True), ("yes", True), ("on", True), ("0", False),
-     ("N", False), ("off", False), ("false", False), ("maybe", None), ("o", None)],
+    [
+        (None, True),
+        ("", True),
+        ("1", True),
+        ("Y", True),
+        ("yes", True),
+        ("on", True),
+        ("0", False),
+        ("N", False),
+        ("off", False),
+        ("false", False),
+        ("maybe", None),
+        ("o", None),
+    ],
 )
 def test_kstrtobool(value, expected):
     assert kstrtobool(value) is expected
@@ -79,8 +91,14 @@ def test_intel_rules(cmdline, kconfig, enabled):
 
 @pytest.mark.parametrize(
     ("cmdline", "enabled"),
-    [("", True), ("amd_iommu=on", True), ("amd_iommu=off", False), ("amd_iommu=fullflush,off", False),
-     ("iommu=off", False), ("iommu=1", True)],
+    [
+        ("", True),
+        ("amd_iommu=on", True),
+        ("amd_iommu=off", False),
+        ("amd_iommu=fullflush,off", False),
+        ("iommu=off", False),
+        ("iommu=1", True),
+    ],
 )
 def test_amd_needs_no_option(cmdline, enabled):
     assert evaluate(parse_cmdline(cmdline), "amd", {}).enabled is enabled
@@ -88,8 +106,13 @@ def test_amd_needs_no_option(cmdline, enabled):
 
 @pytest.mark.parametrize(
     ("cmdline", "passthrough"),
-    [("iommu=pt", True), ("iommu.passthrough=1", True), ("iommu=pt iommu=nopt", False),
-     ("iommu.passthrough=0", False), ("", False)],
+    [
+        ("iommu=pt", True),
+        ("iommu.passthrough=1", True),
+        ("iommu=pt iommu=nopt", False),
+        ("iommu.passthrough=0", False),
+        ("", False),
+    ],
 )
 def test_passthrough(cmdline, passthrough):
     assert evaluate(parse_cmdline(cmdline), "intel", INTEL_ON_BY_DEFAULT).passthrough is passthrough
@@ -104,4 +127,8 @@ def test_interrupt_remapping_switches():
 
 def test_disabling_params_ignore_igfx_off():
     params = parse_cmdline("intel_iommu=igfx_off intel_iommu=off iommu=pt iommu=off amd_iommu=off")
-    assert [str(p) for p in disabling_params(params)] == ["intel_iommu=off", "iommu=off", "amd_iommu=off"]
+    assert [str(p) for p in disabling_params(params)] == [
+        "intel_iommu=off",
+        "iommu=off",
+        "amd_iommu=off",
+    ]

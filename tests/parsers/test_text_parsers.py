@@ -14,7 +14,12 @@ from auditor.parsers.bootconfig import (
 from auditor.parsers.kconfig import enabled, parse_kconfig
 from auditor.parsers.kernel_log import find, parse_dmesg, parse_kmsg_record
 from auditor.parsers.modprobe import parse_modprobe_conf
-from auditor.parsers.pci import has_pcie_capability, nodedev_name, normalise_address, parse_config_header
+from auditor.parsers.pci import (
+    has_pcie_capability,
+    nodedev_name,
+    normalise_address,
+    parse_config_header,
+)
 from auditor.parsers.procfs import boot_time, cpu_flags, interrupt_chips, remapped
 from auditor.parsers.selinux import parse_boolean, parse_booleans_local
 
@@ -28,7 +33,10 @@ def test_kmsg_record():
 def test_dmesg_lines_lose_their_timestamp():
     text = "[    0.124576] DMAR-IR: Enabled IRQ remapping in x2apic mode\n<6>[    0.184234] DMAR: Host address width 36\n"
     messages = parse_dmesg(text)
-    assert messages == ["DMAR-IR: Enabled IRQ remapping in x2apic mode", "DMAR: Host address width 36"]
+    assert messages == [
+        "DMAR-IR: Enabled IRQ remapping in x2apic mode",
+        "DMAR: Host address width 36",
+    ]
     assert find(messages, "Enabled IRQ remapping") == messages[:1]
 
 
@@ -47,13 +55,18 @@ def test_interrupt_chips_real_layout():
 
 
 def test_cpu_flags_and_btime():
-    assert cpu_flags("vendor_id\t: GenuineIntel\nflags\t\t: fpu vmx ept\n") == ("GenuineIntel", {"fpu", "vmx", "ept"})
+    assert cpu_flags("vendor_id\t: GenuineIntel\nflags\t\t: fpu vmx ept\n") == (
+        "GenuineIntel",
+        {"fpu", "vmx", "ept"},
+    )
     assert boot_time("cpu 1 2\nbtime 1763971200\n") == 1763971200.0
     assert boot_time("cpu 1 2\n") is None
 
 
 def test_kconfig():
-    options = parse_kconfig("CONFIG_INTEL_IOMMU=y\n# CONFIG_INTEL_IOMMU_DEFAULT_ON is not set\nCONFIG_VFIO=m\n")
+    options = parse_kconfig(
+        "CONFIG_INTEL_IOMMU=y\n# CONFIG_INTEL_IOMMU_DEFAULT_ON is not set\nCONFIG_VFIO=m\n"
+    )
     assert enabled(options, "CONFIG_INTEL_IOMMU") is True
     assert enabled(options, "CONFIG_INTEL_IOMMU_DEFAULT_ON") is False
     assert enabled(options, "CONFIG_VFIO") is True
@@ -77,12 +90,19 @@ def test_selinux_boolean():
     assert parse_boolean("1 0") == (True, False)
     with pytest.raises(ValueError):
         parse_boolean("on")
-    assert parse_booleans_local("virt_use_sysfs=1\n# c\nx=0\n") == {"virt_use_sysfs": True, "x": False}
+    assert parse_booleans_local("virt_use_sysfs=1\n# c\nx=0\n") == {
+        "virt_use_sysfs": True,
+        "x": False,
+    }
 
 
 def test_grub_defaults_with_drop_in_appending():
-    base = parse_shell_assignments('GRUB_CMDLINE_LINUX="rhgb quiet" # comment\nGRUB_CMDLINE_LINUX_DEFAULT=\'splash\'\n')
-    merged = parse_shell_assignments('GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX intel_iommu=on"\n', base)
+    base = parse_shell_assignments(
+        "GRUB_CMDLINE_LINUX=\"rhgb quiet\" # comment\nGRUB_CMDLINE_LINUX_DEFAULT='splash'\n"
+    )
+    merged = parse_shell_assignments(
+        'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX intel_iommu=on"\n', base
+    )
     assert merged["GRUB_CMDLINE_LINUX"] == "rhgb quiet intel_iommu=on"
     assert merged["GRUB_CMDLINE_LINUX_DEFAULT"] == "splash"
 
@@ -94,14 +114,18 @@ def test_grub_cfg_entries_and_bls():
     )
     entries, uses_bls = parse_grub_cfg(text)
     assert not uses_bls
-    assert [(e.title, e.kernel, e.args) for e in entries][0] == (
-        "Debian GNU/Linux", "/boot/vmlinuz-6.1.0-18-amd64", "root=UUID=x ro  quiet",
+    assert (entries[0].title, entries[0].kernel, entries[0].args) == (
+        "Debian GNU/Linux",
+        "/boot/vmlinuz-6.1.0-18-amd64",
+        "root=UUID=x ro  quiet",
     )
     assert parse_grub_cfg("insmod xfs\nblscfg\n")[1] is True
 
 
 def test_bls_entry_expands_kernelopts():
-    env = parse_grubenv("# GRUB Environment Block\nkernelopts=root=/dev/sda1 ro intel_iommu=on\n####")
+    env = parse_grubenv(
+        "# GRUB Environment Block\nkernelopts=root=/dev/sda1 ro intel_iommu=on\n####"
+    )
     keys = parse_bls_entry("title RHEL 8\nversion 4.18.0\noptions $kernelopts\n", env)
     assert keys["options"] == "root=/dev/sda1 ro intel_iommu=on"
     assert keys["version"] == "4.18.0"
@@ -121,8 +145,13 @@ def test_legacy_grub_conf():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("0000:01:00.0", "0000:01:00.0"), ("01:00.0", "0000:01:00.0"), ("pci_0000_01_00_0", "0000:01:00.0"),
-     ("0000:AF:1F.7", "0000:af:1f.7"), ("pci_0001_02_03_4", "0001:02:03.4")],
+    [
+        ("0000:01:00.0", "0000:01:00.0"),
+        ("01:00.0", "0000:01:00.0"),
+        ("pci_0000_01_00_0", "0000:01:00.0"),
+        ("0000:AF:1F.7", "0000:af:1f.7"),
+        ("pci_0001_02_03_4", "0001:02:03.4"),
+    ],
 )
 def test_device_addresses(text, expected):
     assert normalise_address(text) == expected

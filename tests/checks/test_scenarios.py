@@ -1,0 +1,207 @@
+"""Every check on the fixture hosts: status and the evidence behind it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from auditor.model import Status
+from tests.conftest import HOSTS, audit, audit_report, evidence_text
+
+P, W, F, S, E = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP, Status.ERROR
+CHECK_IDS = (
+    "cpu.virtualization",
+    "iommu.firmware-table",
+    "iommu.kernel-cmdline",
+    "iommu.cmdline-persistent",
+    "iommu.interrupt-remapping",
+    "kvm.unsafe-interrupts",
+    "selinux.virt-use-sysfs",
+    "iommu.group-isolation",
+    "pci.device-support",
+)
+# Expected status of each check, in CHECK_IDS order, per fixture host.
+EXPECTED = {
+    "intel-ready": (P, P, P, P, P, P, S, P, W),
+    "amd-ready": (P, P, P, P, P, P, S, S, S),
+    "vtd-off-in-firmware": (P, F, S, S, S, P, S, S, W),
+    "iommu-not-enabled": (P, P, F, F, P, P, S, S, W),
+    "reboot-pending": (P, P, F, W, P, P, S, S, W),
+    "no-interrupt-remapping": (P, P, P, P, F, P, S, P, W),
+    "unsafe-interrupts": (P, P, P, P, P, F, S, P, W),
+    "selinux-boolean-off": (P, P, P, P, P, P, F, P, W),
+    "selinux-disabled": (P, P, P, P, P, P, S, P, W),
+    "gpu-shares-group-with-usb": (P, P, P, P, P, P, S, F, W),
+    "gpu-with-audio": (P, P, P, P, P, P, S, F, W),
+    "hostile-strings": (P, P, P, P, P, P, S, P, W),
+    "symlink-escape": (P, P, E, P, P, E, S, P, W),
+}
+
+
+def test_every_fixture_host_has_expectations():
+    assert sorted(EXPECTED) == sorted(path.name for path in HOSTS.iterdir())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_statuses(name):
+    results = audit(HOSTS / name)
+    got = {check_id: results[check_id].status for check_id in CHECK_IDS}
+    assert got == dict(zip(CHECK_IDS, EXPECTED[name]))
+    for result in results.values():
+        if result.status in (S, E):
+            assert result.outcome.message.strip(), "skip and error must say why"
+
+
+def test_intel_ready_evidence():
+    results = audit(HOSTS / "intel-ready")
+    firmware = evidence_text(results["iommu.firmware-table"])
+    assert "/sys/firmware/acpi/tables/DMAR host address width: 39" in firmware
+    assert "DRHD 1: segment 0, registers 0xfed91000, all devices (INCLUDE_PCI_ALL)" in firmware
+    cmdline = results["iommu.kernel-cmdline"]
+    assert cmdline.outcome.message == "IOMMU active: 2 IOMMU unit(s), 5 IOMMU group(s)"
+    assert "IOMMU on: intel_iommu=on" in evidence_text(cmdline)
+    assert "IR-IO-APIC" in results["iommu.interrupt-remapping"].outcome.message
+    group = evidence_text(results["iommu.group-isolation"])
+    assert "0000:01:00.0, 0000:01:00.1 (bound to vfio-pci or pci-stub)" in group
+    assert "/sys/kernel/iommu_groups/1/devices: 0000:00:01.0, 0000:01:00.0, 0000:01:00.1" in group
+    support = results["pci.device-support"]
+    assert "0000:01:00.0 is a graphics device" in support.outcome.message
+    assert "multifunction: it cannot be hot-plugged" in support.outcome.message
+    assert "NVIDIA Corporation GP104 [GeForce GTX 1070], driver vfio-pci" in evidence_text(support)
+    assert "does not define virt_use_sysfs" in results["selinux.virt-use-sysfs"].outcome.message
+
+
+def test_amd_host_passes_without_amd_iommu_on():
+    results = audit(HOSTS / "amd-ready")
+    assert "AMD-Vi is on by default" in evidence_text(results["iommu.kernel-cmdline"])
+    persistent = results["iommu.cmdline-persistent"]
+    assert "grub2" in evidence_text(persistent)
+    assert "menuentry 'Debian GNU/Linux'" in evidence_text(persistent)
+    assert "recovery mode" not in evidence_text(persistent)  # recovery entries are not judged
+    remediation = " ".join(r for res in results.values() for r in res.remediation)
+    assert "amd_iommu=on" not in remediation and "iommu=1" not in remediation
+
+
+def test_firmware_off_blocks_dependents():
+    results = audit(HOSTS / "vtd-off-in-firmware")
+    assert "the firmware exposes no IOMMU" in results["iommu.firmware-table"].outcome.message
+    for check_id in (
+        "iommu.kernel-cmdline",
+        "iommu.cmdline-persistent",
+        "iommu.interrupt-remapping",
+        "iommu.group-isolation",
+    ):
+        assert results[check_id].outcome.message == "blocked by iommu.firmware-table"
+
+
+def test_iommu_not_enabled_says_what_to_do_with_grubby():
+    results = audit(HOSTS / "iommu-not-enabled")
+    cmdline = results["iommu.kernel-cmdline"]
+    assert (
+        cmdline.outcome.message
+        == "IOMMU not active: kernel default (CONFIG_INTEL_IOMMU_DEFAULT_ON=n)"
+    )
+    assert cmdline.remediation[0] == 'grubby --update-kernel=ALL --args="intel_iommu=on"'
+    assert cmdline.remediation[-1] == "Reboot the host."
+    assert results["iommu.group-isolation"].outcome.message == "blocked by iommu.kernel-cmdline"
+    persistent = results["iommu.cmdline-persistent"]
+    assert "will be off after reboot in 1 of 1 boot entries" in persistent.outcome.message
+    assert "rescue" not in evidence_text(persistent)
+
+
+def test_reboot_pending():
+    result = audit(HOSTS / "reboot-pending")["iommu.cmdline-persistent"]
+    assert result.outcome.message.startswith("reboot pending")
+    assert "after the boot at 2025-11-24 08:00 UTC" in result.outcome.message
+    assert result.remediation == ("Reboot the host to apply the configured command line.",)
+
+
+def test_no_interrupt_remapping_blames_firmware():
+    result = audit(HOSTS / "no-interrupt-remapping")["iommu.interrupt-remapping"]
+    assert "firmware/hardware does not support it" in result.outcome.message
+    text = evidence_text(result)
+    assert "INTR_REMAP clear" in text
+    assert "ecap: 0xf01012 (IR not supported)" in text
+
+
+def test_unsafe_interrupts_names_every_source():
+    result = audit(HOSTS / "unsafe-interrupts")["kvm.unsafe-interrupts"]
+    assert (
+        "vfio_iommu_type1.allow_unsafe_interrupts is on in the running kernel"
+        in result.outcome.message
+    )
+    assert (
+        "/etc/modprobe.d/vfio.conf sets vfio_iommu_type1.allow_unsafe_interrupts=1"
+        in result.outcome.message
+    )
+    assert (
+        "/etc/modprobe.d/vfio.conf:2: options vfio_iommu_type1 allow_unsafe_interrupts=1"
+        in evidence_text(result)
+    )
+    # Linux 5.14 has no kvm.allow_unsafe_assigned_interrupts: said so, not failed.
+    assert "removed in Linux 4.12: not applicable" in evidence_text(result)
+
+
+def test_selinux_boolean_off():
+    result = audit(HOSTS / "selinux-boolean-off")["selinux.virt-use-sysfs"]
+    assert result.outcome.message == "virt_use_sysfs is off (SELinux is enforcing)"
+    assert result.remediation == ("setsebool -P virt_use_sysfs 1",)
+    assert "booleans.local: virt_use_sysfs=0" in evidence_text(result)
+    # RHEL 7 (3.10) still has the legacy KVM parameter; it is read, and off.
+    assert "allow_unsafe_assigned_interrupts: N" in evidence_text(
+        audit(HOSTS / "selinux-boolean-off")["kvm.unsafe-interrupts"]
+    )
+
+
+def test_gpu_sharing_group_with_usb_names_the_usb_controller():
+    result = audit(HOSTS / "gpu-shares-group-with-usb")["iommu.group-isolation"]
+    assert (
+        "group 15 of 0000:22:00.0 also holds 0000:1e:00.0 USB controller [1b21:2142] "
+        "ASMedia Technology Inc. ASM2142 USB 3.1 Host Controller, driver xhci_hcd"
+    ) in result.outcome.message
+    assert "1d:04.0" not in result.outcome.message  # bridges in the group are fine
+
+
+def test_gpu_with_audio_on_host_driver():
+    result = audit(HOSTS / "gpu-with-audio", devices=("0000:01:00.0",))["iommu.group-isolation"]
+    assert "0000:01:00.1 Audio device [10de:10f0]" in result.outcome.message
+    assert "driver snd_hda_intel" in result.outcome.message
+    both = audit(HOSTS / "gpu-with-audio", devices=("0000:01:00.0", "0000:01:00.1"))
+    assert both["iommu.group-isolation"].status is P
+
+
+def test_requested_device_that_does_not_exist():
+    results = audit(HOSTS / "intel-ready", devices=("0000:05:00.0",))
+    assert (
+        results["iommu.group-isolation"].outcome.message
+        == "0000:05:00.0 does not exist on this host"
+    )
+    assert results["pci.device-support"].status is F
+
+
+def test_hostile_strings_stay_data():
+    report = audit_report(HOSTS / "hostile-strings")
+    from auditor.reports import json as json_report
+    from auditor.reports import text
+
+    data = json.loads(json_report.render(report))
+    assert data["host"]["hostname"] == "<b>host</b>&\"'\x1b[2J"
+    cmdline = next(r for r in data["results"] if r["id"] == "iommu.kernel-cmdline")
+    assert "note=<script>alert(1)</script>" in cmdline["evidence"][0]["value"]
+    support = next(r for r in data["results"] if r["id"] == "pci.device-support")
+    assert "<script>alert('x')</script>" in support["evidence"][0]["value"]
+    shown = text.render(report)
+    assert "\x1b" not in shown  # no terminal control from host data...
+    assert "<b>host</b>&\"'\\x1b[2J" in shown  # ...it is shown as text
+    assert "GP104 \x1b]0;pwned\x07" in support["evidence"][0]["value"]  # JSON keeps the data exact
+
+
+def test_symlink_escape_reads_nothing_outside(tmp_path):
+    results = audit(HOSTS / "symlink-escape")
+    assert (
+        results["iommu.kernel-cmdline"].outcome.message
+        == "cannot read the running command line: /proc/cmdline: missing"
+    )
+    report = audit_report(HOSTS / "symlink-escape")
+    assert report.host.hostname == "unknown"

@@ -1,0 +1,133 @@
+"""The command line: outputs, exit codes, atomic files, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from auditor import cli
+from tests.conftest import HOSTS
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True, text=True)
+
+
+def load_schema() -> dict:
+    from importlib.resources import files
+
+    return json.loads(files("auditor.reports").joinpath("report.schema.json").read_text())
+
+
+def validate(data: dict) -> None:
+    import jsonschema
+
+    jsonschema.validate(data, load_schema())
+
+
+@pytest.mark.parametrize(
+    ("host", "code"),
+    [("intel-ready", 0), ("iommu-not-enabled", 1), ("symlink-escape", 3)],
+)
+def test_exit_codes(host, code):
+    done = run_cli("audit", "--root", str(HOSTS / host), "--format", "json")
+    assert done.returncode == code, done.stderr
+    validate(json.loads(done.stdout))
+
+
+def test_text_output_has_table_and_remediation():
+    done = run_cli("audit", "--root", str(HOSTS / "iommu-not-enabled"))
+    assert done.returncode == 1
+    assert "FAIL      iommu.kernel-cmdline" in done.stdout
+    assert (
+        'iommu.kernel-cmdline (fail, critical): how to fix\n  - grubby --update-kernel=ALL --args="intel_iommu=on"'
+        in done.stdout
+    )
+    assert "\x1b[" not in done.stdout  # not a terminal: no colour
+
+
+def test_json_file_is_written_atomically_and_valid(tmp_path, monkeypatch):
+    target = tmp_path / "report.json"
+    target.write_text("old")
+    replaced: list[tuple[str, str]] = []
+    real_replace = os.replace
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (replaced.append((a, b)), real_replace(a, b))[1]
+    )
+    code = cli.main(
+        ["audit", "--root", str(HOSTS / "intel-ready"), "--json", str(target), "--no-color"]
+    )
+    assert code == 0
+    assert replaced and os.path.dirname(replaced[0][0]) == str(
+        tmp_path
+    )  # temp file in the same folder
+    data = json.loads(target.read_text())
+    validate(data)
+    assert data["summary"] == {"pass": 7, "warn": 1, "fail": 0, "skip": 1, "error": 0}
+    assert [name for name in os.listdir(tmp_path)] == ["report.json"]
+
+
+def test_device_spellings_are_equivalent(capsys):
+    outputs = []
+    for device in ("0000:01:00.0", "01:00.0", "pci_0000_01_00_0"):
+        cli.main(
+            [
+                "audit",
+                "--root",
+                str(HOSTS / "gpu-with-audio"),
+                "--device",
+                device,
+                "--format",
+                "json",
+            ]
+        )
+        data = json.loads(capsys.readouterr().out)
+        outputs.append(
+            next(r["message"] for r in data["results"] if r["id"] == "iommu.group-isolation")
+        )
+    assert len(set(outputs)) == 1 and "0000:01:00.1" in outputs[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["audit", "--root", "/nonexistent-root"],
+            "hostaudit: --root /nonexistent-root: not a folder",
+        ),
+        (
+            ["audit", "--device", "10de:1b81"],
+            "hostaudit: --device: '10de:1b81' is not a PCI address",
+        ),
+        (
+            ["explain", "no.such-check"],
+            "hostaudit: unknown check 'no.such-check'; see `hostaudit checks`",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(args, message):
+    done = run_cli(*args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_help_documents_exit_codes():
+    done = run_cli("audit", "--help")
+    assert "3  no check failed, but at least one ended in error" in done.stdout
+
+
+def test_checks_and_explain():
+    listing = run_cli("checks").stdout
+    assert "iommu.firmware-table" in listing and "critical" in listing
+    explained = run_cli("explain", "kvm.unsafe-interrupts").stdout
+    assert "reads:\n  /sys/module/kvm/parameters/allow_unsafe_assigned_interrupts" in explained
+    assert "remediation:" in explained and "Three generations of the same switch" in explained
+
+
+def test_python_dash_m_and_version():
+    assert run_cli("--version").stdout.startswith("hostaudit ")
