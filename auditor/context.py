@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from auditor.host import Host
 from auditor.model import Outcome
-from auditor.pci import ASSIGNMENT_DRIVERS, bound_to, device_names
 
 
 @dataclass
@@ -22,11 +21,15 @@ class Context:
         """The devices to be assigned, and how they were chosen (for messages and evidence)."""
         if self.requested_devices:
             return self.requested_devices, "given with --device"
+        from auditor.pci import ASSIGNMENT_DRIVERS, bound_to  # only audits with devices need it
+
         bound = tuple(bound_to(self.host, ASSIGNMENT_DRIVERS))
         return bound, "bound to " + " or ".join(ASSIGNMENT_DRIVERS)
 
     def names(self) -> dict[str, str]:
         """Device database names, looked up once and only when a check reports devices."""
         if self._names is None:
+            from auditor.pci import device_names
+
             self._names = device_names(self.host)
         return self._names

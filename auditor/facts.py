@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 
 from auditor.errors import HostError
 from auditor.host import Host
-from auditor.parsers.acpi import VENDOR_OF_TABLE
 from auditor.parsers.cmdline import Param, parse_cmdline
 from auditor.parsers.kconfig import parse_kconfig
 from auditor.parsers.kernel_log import parse_dmesg, parse_kmsg_record
@@ -15,12 +13,16 @@ from auditor.parsers.procfs import boot_time as parse_btime
 
 ACPI_TABLES = "/sys/firmware/acpi/tables"
 IOMMU_TABLES = ("DMAR", "IVRS", "IORT")
+VENDOR_OF_TABLE = {"DMAR": "intel", "IVRS": "amd", "IORT": "arm"}
 CMDLINE = "/proc/cmdline"
 CPUINFO = "/proc/cpuinfo"
 OSRELEASE = "/proc/sys/kernel/osrelease"
 IOMMU_CLASS = "/sys/class/iommu"
 IOMMU_GROUPS = "/sys/kernel/iommu_groups"
 KMSG = "/dev/kmsg"
+PCI_DEVICES = "/sys/bus/pci/devices"
+PCI_DRIVERS = "/sys/bus/pci/drivers"
+UDEV_DATA = "/run/udev/data"
 SAVED_DMESG = "/var/log/dmesg"
 
 
@@ -58,6 +60,8 @@ def kernel_config(host: Host, release: str | None = None) -> tuple[dict[str, str
             return parse_kconfig(host.read_text(path)), path
         except HostError:
             pass
+    import gzip
+
     try:
         data = gzip.decompress(host.read_bytes("/proc/config.gz"))
         return parse_kconfig(data.decode("utf-8", errors="replace")), "/proc/config.gz"

@@ -44,8 +44,10 @@ class Host:
         self.is_live = self.root == "/"
         self._prefix = "" if self.is_live else self.root
         self._resolved: dict[str, str] = {}
-        self._reads: dict[tuple[str, int], bytes | HostError] = {}
-        self._kmsg: dict[str, list[bytes] | HostError] = {}
+        # Failures are cached as (error class, detail): an exception object would keep its
+        # traceback, and with it every frame, alive for the whole audit.
+        self._reads: dict[tuple[str, int], bytes | tuple[type[HostError], str]] = {}
+        self._kmsg: dict[str, list[bytes] | tuple[type[HostError], str]] = {}
         self._trace: set[str] | None = None
 
     # -- tracing: which host paths a check asked for (conformance tests use it) --
@@ -113,10 +115,10 @@ class Host:
             try:
                 cached = self._read_file(path, limit)
             except HostError as exc:
-                cached = exc
+                cached = (type(exc), exc.detail)
             self._reads[key] = cached
-        if isinstance(cached, HostError):
-            raise cached
+        if isinstance(cached, tuple):
+            raise cached[0](path, cached[1])
         return cached
 
     def _read_file(self, path: str, limit: int) -> bytes:
@@ -164,10 +166,10 @@ class Host:
             try:
                 cached = self._read_records(path, max_bytes)
             except HostError as exc:
-                cached = exc
+                cached = (type(exc), exc.detail)
             self._kmsg[path] = cached
-        if isinstance(cached, HostError):
-            raise cached
+        if isinstance(cached, tuple):
+            raise cached[0](path, cached[1])
         return cached
 
     def _read_records(self, path: str, max_bytes: int) -> list[bytes]:

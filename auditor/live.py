@@ -6,7 +6,7 @@ where libudev is missing (containers): callers fall back to plain files.
 
 from __future__ import annotations
 
-import socket
+import os
 
 
 def boot_time() -> float | None:
@@ -19,8 +19,8 @@ def boot_time() -> float | None:
 
 
 def hostname() -> str:
-    """This machine's host name."""
-    return socket.gethostname()
+    """This machine's host name (what gethostname() returns on Linux, without importing socket)."""
+    return os.uname().nodename
 
 
 def udev_names() -> dict[str, str] | None:

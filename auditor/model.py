@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+
+TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 
 if TYPE_CHECKING:
     from auditor.context import Context

@@ -6,7 +6,9 @@ import contextlib
 from dataclasses import dataclass
 
 from auditor.errors import HostError
-from auditor.facts import kernel_release
+from auditor.facts import PCI_DEVICES as DEVICES
+from auditor.facts import PCI_DRIVERS as DRIVERS
+from auditor.facts import UDEV_DATA, kernel_release
 from auditor.host import Host
 from auditor.parsers.pci import (
     class_name,
@@ -15,9 +17,6 @@ from auditor.parsers.pci import (
     parse_config_header,
 )
 
-DEVICES = "/sys/bus/pci/devices"
-DRIVERS = "/sys/bus/pci/drivers"
-UDEV_DATA = "/run/udev/data"
 ASSIGNMENT_DRIVERS = ("vfio-pci", "pci-stub")
 # Kernel drivers that set driver_managed_dma: VFIO accepts group members bound to them
 # (pcieport, and the stub drivers above). See iommu_device_use_default_domain().

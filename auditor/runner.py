@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 from auditor import __version__
 from auditor.context import Context
@@ -33,7 +32,7 @@ def run_one(item: LoadedCheck, ctx: Context) -> Outcome:
 
 def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> Report:
     """Run every check in order and collect a Report."""
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     start = time.perf_counter()
     results: list[Result] = []
     for item in checks:

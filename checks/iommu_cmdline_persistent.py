@@ -8,7 +8,7 @@ configured but not yet running is reported as "reboot pending".
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
 
 from auditor import boot
 from auditor.boot import BootSource, configured_boot, kernel_args_steps
@@ -54,7 +54,7 @@ CHECK = Check(
 
 
 def _when(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
 
 
 def run(ctx: Context) -> Outcome:

@@ -11,7 +11,6 @@ from auditor.context import Context
 from auditor.errors import HostError, NeedsRootError
 from auditor.facts import ACPI_TABLES, CPUINFO, present_tables
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
-from auditor.parsers.acpi import DECODERS
 from auditor.parsers.procfs import cpu_flags
 
 CHECK = Check(
@@ -68,6 +67,8 @@ def run(ctx: Context) -> Outcome:
             "(VT-d/AMD-Vi disabled in firmware setup, or not supported)",
             listing,
         )
+    from auditor.parsers.acpi import DECODERS  # loaded only where there is a table to decode
+
     evidence: list[Evidence] = []
     fatal: list[str] = []
     warnings: list[str] = []

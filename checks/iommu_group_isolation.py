@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from auditor.context import Context
 from auditor.errors import HostError
-from auditor.facts import CMDLINE, IOMMU_GROUPS, OSRELEASE, running_cmdline
+from auditor.facts import CMDLINE, IOMMU_GROUPS, OSRELEASE, UDEV_DATA, running_cmdline
+from auditor.facts import PCI_DEVICES as DEVICES
+from auditor.facts import PCI_DRIVERS as DRIVERS
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import values
-from auditor.pci import DEVICES, DMA_SAFE_DRIVERS, DRIVERS, UDEV_DATA, group_members, read_device
 
 CHECK = Check(
     id="iommu.group-isolation",
@@ -58,6 +59,9 @@ def run(ctx: Context) -> Outcome:
             Status.SKIP,
             f"the root holds no {IOMMU_GROUPS} (archives such as sosreports do not collect it)",
         )
+    # PCI code loads only for audits that have devices to look at.
+    from auditor.pci import DMA_SAFE_DRIVERS, group_members, read_device
+
     evidence = [Evidence("targets", f"{', '.join(targets)} ({how})")]
     problems: list[str] = []
     wanted = set(targets)

@@ -12,7 +12,6 @@ from auditor.context import Context
 from auditor.errors import HostError
 from auditor.facts import ACPI_TABLES, CMDLINE, KMSG, SAVED_DMESG, kernel_log, running_cmdline
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
-from auditor.parsers.acpi import decode_dmar
 from auditor.parsers.iommu_params import interrupt_remapping_disabled_by
 from auditor.parsers.kernel_log import find
 from auditor.parsers.procfs import interrupt_chips, remapped
@@ -148,6 +147,8 @@ def run(ctx: Context) -> Outcome:
 
 def _firmware_capability(ctx: Context, evidence: list[Evidence]) -> bool | None:
     """Whether firmware and hardware report interrupt remapping (Intel only; None if unknown)."""
+    from auditor.parsers.acpi import decode_dmar  # loaded only where it is needed
+
     host = ctx.host
     path = f"{ACPI_TABLES}/DMAR"
     if not host.exists(path):

@@ -13,7 +13,7 @@ from auditor.errors import FileMissingError, HostError
 from auditor.facts import CMDLINE, OSRELEASE, kernel_release, running_cmdline
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import kstrtobool
-from auditor.parsers.modprobe import parse_modprobe_conf
+from auditor.parsers.modprobe import ModuleOption, parse_modprobe_conf
 
 # (module, parameter, last kernel where it exists or None)
 PARAMETERS = (
@@ -80,7 +80,7 @@ def run(ctx: Context) -> Outcome:
     problems: list[str] = []
     release = _release_tuple(kernel_release(host))
 
-    options = []
+    options: list[tuple[str, ModuleOption]] = []
     for path in _modprobe_files(ctx):
         try:
             options += [(path, option) for option in parse_modprobe_conf(host.read_text(path))]

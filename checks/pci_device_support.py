@@ -8,8 +8,10 @@ a multifunction device cannot be hot-plugged and must be assigned statically.
 from __future__ import annotations
 
 from auditor.context import Context
+from auditor.facts import OSRELEASE, UDEV_DATA
+from auditor.facts import PCI_DEVICES as DEVICES
+from auditor.facts import PCI_DRIVERS as DRIVERS
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
-from auditor.pci import DEVICES, DRIVERS, UDEV_DATA, read_device
 
 CHECK = Check(
     id="pci.device-support",
@@ -21,6 +23,7 @@ CHECK = Check(
         f"{DRIVERS}/pci-stub",
         UDEV_DATA,
         f"{UDEV_DATA}/*",
+        OSRELEASE,
     ),
     remediation=(
         "Prefer PCI Express devices that are not graphics cards.",
@@ -37,6 +40,8 @@ def run(ctx: Context) -> Outcome:
         return outcome(
             Status.SKIP, "no devices to assign: pass --device, or bind devices to vfio-pci"
         )
+    from auditor.pci import read_device  # PCI code loads only for audits that have devices
+
     names = ctx.names()
     evidence: list[Evidence] = []
     missing: list[str] = []

@@ -59,7 +59,8 @@ def _covered(path: str, patterns: tuple[str, ...]) -> bool:
 def test_reads_only_what_it_declares(item: LoadedCheck):
     """On every fixture host, with and without target devices, each path read is declared."""
     for root in sorted(HOSTS.iterdir()):
-        for devices in ((), ("0000:01:00.0",)):
+        # No devices, a PCI Express GPU, and a conventional PCI USB controller (other branches).
+        for devices in ((), ("0000:01:00.0",), ("0000:00:14.0",)):
             host = Host(str(root))
             ctx = Context(host=host, requested_devices=devices)
             host.start_trace()

@@ -239,4 +239,3 @@ def decode_iort(data: bytes) -> DecodedTable:
 
 
 DECODERS = {"DMAR": decode_dmar, "IVRS": decode_ivrs, "IORT": decode_iort}
-VENDOR_OF_TABLE = {"DMAR": "intel", "IVRS": "amd", "IORT": "arm"}

@@ -1,0 +1,65 @@
+# The two commands of the README: `make audit` and `make test`. Everything else is a step of those.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: audit test lint test-system-deps test-pythons bench clean
+
+# --- make audit: install into a virtual environment and audit this host ---------------------
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+audit: $(VENV)/.installed
+	$(BIN)/hostaudit audit
+
+# --- make test: lint, type-check, the suite, then the suite on Python 3.9 and 3.13 -----------
+$(VENV)/.test-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(VENV)/.installed $@
+
+test: $(VENV)/.test-installed test-system-deps lint
+	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-pythons
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# iasl (acpica-tools) recompiles the ACPI fixtures; umockdev fakes udev for the pyudev path.
+# Both are test tools only: installed when we can (root with apt-get), else those tests skip.
+test-system-deps:
+	@if command -v iasl >/dev/null && command -v umockdev-run >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing test tools: acpica-tools umockdev"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq acpica-tools umockdev >/dev/null) \
+			|| echo "warning: could not install acpica-tools/umockdev; their tests will skip"; \
+	else echo "note: acpica-tools/umockdev missing and not installable here; their tests will skip"; fi
+
+# The oldest supported runtime (Python 3.9 with RHEL 9's library versions) and the newest.
+# Interpreters come from pyenv or PATH; a missing one is reported and skipped, not failed.
+test-pythons:
+	@for spec in "3.9:tests/constraints-oldest.txt" "3.13:"; do \
+		version=$${spec%%:*}; constraints=$${spec#*:}; \
+		python=$$(ls -d $$(pyenv root 2>/dev/null)/versions/$$version.*/bin/python$$version 2>/dev/null | sort -V | tail -n 1); \
+		[ -n "$$python" ] || python=$$(command -v python$$version || true); \
+		if [ -z "$$python" ]; then echo "skipping Python $$version: no interpreter found"; continue; fi; \
+		echo "== Python $$version ($$python)$${constraints:+ with $$constraints}"; \
+		$$python -m venv $(VENV)-$$version && \
+		$(VENV)-$$version/bin/pip install --quiet --disable-pip-version-check -e . pytest $${constraints:+-c $$constraints} && \
+		$(VENV)-$$version/bin/pytest -q -p no:cacheprovider || exit 1; \
+	done
+
+# Timed on a regular (not editable) install, as users run it: an editable install adds an
+# import hook to every start-up, which would distort the ratio to a bare interpreter.
+bench:
+	$(PYTHON) -m venv $(VENV)-bench
+	$(VENV)-bench/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
+	$(VENV)-bench/bin/pip install --quiet --disable-pip-version-check .
+	cd benchmarks && ../$(VENV)-bench/bin/python bench_audit.py
+
+clean:
+	rm -rf $(VENV) $(VENV)-3.9 $(VENV)-3.13 $(VENV)-bench build *.egg-info .pytest_cache .mypy_cache .ruff_cache
