@@ -7,6 +7,7 @@ import textwrap
 from auditor.model import Report, Status
 
 MESSAGE_WIDTH = 72
+REMEDIATION_WIDTH = 100
 
 COLOURS = {
     Status.PASS: "\033[32m",
@@ -53,7 +54,15 @@ def render(report: Report, colour: bool = False) -> str:
             "",
             f"{result.check.id} ({result.status.value}, {result.check.severity.label}): how to fix",
         ]
-        lines += [f"  - {_printable(step)}" for step in result.remediation]
+        for step in result.remediation:
+            lines.append(
+                textwrap.fill(
+                    _printable(step),
+                    REMEDIATION_WIDTH,
+                    initial_indent="  - ",
+                    subsequent_indent="    ",
+                )
+            )
     summary = report.summary()
     lines += [
         "",
