@@ -16,6 +16,7 @@ from auditor.parsers.pci import (
     normalise_address,
     parse_config_header,
 )
+from auditor.parsers.procfs import release_version
 
 ASSIGNMENT_DRIVERS = ("vfio-pci", "pci-stub")
 # Kernel drivers that set driver_managed_dma: VFIO accepts group members bound to them
@@ -63,15 +64,6 @@ def _hex_attribute(host: Host, path: str) -> int | None:
         return None
 
 
-def _release_at_least(release: str | None, wanted: tuple[int, int]) -> bool:
-    """Whether a kernel release string (`5.14.0-362.el9`) is at least `wanted`; False if unknown."""
-    parts = (release or "").split(".")
-    try:
-        return (int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)) >= wanted
-    except (IndexError, ValueError):
-        return False
-
-
 def read_device(host: Host, address: str) -> PciDevice | None:
     """Read one device's sysfs attributes; None when the device does not exist."""
     base = f"{DEVICES}/{address}"
@@ -94,7 +86,7 @@ def read_device(host: Host, address: str) -> PciDevice | None:
     # which only root can read whole.
     if host.exists(f"{base}/max_link_speed"):
         is_pcie: bool | None = True
-    elif _release_at_least(kernel_release(host), (4, 13)):
+    elif (release_version(kernel_release(host)) or (0, 0)) >= (4, 13):
         is_pcie = False
     else:
         is_pcie = has_pcie_capability(config)

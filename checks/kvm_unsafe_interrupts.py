@@ -14,6 +14,7 @@ from auditor.facts import CMDLINE, OSRELEASE, kernel_release, running_cmdline
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import kstrtobool
 from auditor.parsers.modprobe import ModuleOption, parse_modprobe_conf
+from auditor.parsers.procfs import release_version
 
 # (module, parameter, last kernel where it exists or None)
 PARAMETERS = (
@@ -54,16 +55,6 @@ CHECK = Check(
 )
 
 
-def _release_tuple(release: str | None) -> tuple[int, int] | None:
-    if not release:
-        return None
-    parts = release.split(".")
-    try:
-        return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
-    except (IndexError, ValueError):
-        return None
-
-
 def _modprobe_files(ctx: Context) -> list[str]:
     """modprobe.d files in effect: a name in a later folder hides the same name earlier."""
     by_name: dict[str, str] = {}
@@ -78,7 +69,7 @@ def run(ctx: Context) -> Outcome:
     evidence: list[Evidence] = []
     unsafe: list[str] = []
     problems: list[str] = []
-    release = _release_tuple(kernel_release(host))
+    release = release_version(kernel_release(host))
 
     options: list[tuple[str, ModuleOption]] = []
     for path in _modprobe_files(ctx):

@@ -18,6 +18,19 @@ FIXTURES = Path(__file__).parent / "fixtures"
 HOSTS = FIXTURES / "hosts"
 ACPI = FIXTURES / "acpi"
 
+# The public check ids (a contract: reports and profiles name them), in report order.
+CHECK_IDS = (
+    "cpu.virtualization",
+    "iommu.firmware-table",
+    "iommu.kernel-cmdline",
+    "iommu.cmdline-persistent",
+    "iommu.interrupt-remapping",
+    "kvm.unsafe-interrupts",
+    "selinux.virt-use-sysfs",
+    "iommu.group-isolation",
+    "pci.device-support",
+)
+
 Spec = dict[str, Union[str, bytes, "Link"]]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def interrupt_chips(text: str) -> dict[str, int]:
     """Interrupt chip names in /proc/interrupts with how many IRQs use each.
@@ -59,3 +61,9 @@ def boot_time(text: str) -> float | None:
             except (IndexError, ValueError):
                 return None
     return None
+
+
+def release_version(release: str | None) -> tuple[int, int] | None:
+    """(major, minor) of a kernel release such as `5.14.0-362.8.1.el9_3.x86_64`; None if unparsable."""
+    match = re.match(r"(\d+)\.(\d+)", release or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None

@@ -7,20 +7,9 @@ import json
 import pytest
 
 from auditor.model import Status
-from tests.conftest import HOSTS, audit, audit_report, evidence_text
+from tests.conftest import CHECK_IDS, HOSTS, audit, audit_report, evidence_text
 
 P, W, F, S, E = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP, Status.ERROR
-CHECK_IDS = (
-    "cpu.virtualization",
-    "iommu.firmware-table",
-    "iommu.kernel-cmdline",
-    "iommu.cmdline-persistent",
-    "iommu.interrupt-remapping",
-    "kvm.unsafe-interrupts",
-    "selinux.virt-use-sysfs",
-    "iommu.group-isolation",
-    "pci.device-support",
-)
 # Expected status of each check, in CHECK_IDS order, per fixture host.
 EXPECTED = {
     "intel-ready": (P, P, P, P, P, P, S, P, W),

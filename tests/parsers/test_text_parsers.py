@@ -20,7 +20,7 @@ from auditor.parsers.pci import (
     normalise_address,
     parse_config_header,
 )
-from auditor.parsers.procfs import boot_time, cpu_flags, interrupt_chips, remapped
+from auditor.parsers.procfs import boot_time, cpu_flags, interrupt_chips, release_version, remapped
 from auditor.parsers.selinux import parse_boolean, parse_booleans_local
 
 
@@ -180,3 +180,18 @@ def test_config_header_and_pcie_capability():
     assert has_pcie_capability(bytes(config[:64])) is None  # unprivileged read: cannot tell
     config[0x68] = 0x05
     assert has_pcie_capability(bytes(config)) is False
+
+
+@pytest.mark.parametrize(
+    ("release", "version"),
+    [
+        ("5.14.0-362.8.1.el9_3.x86_64", (5, 14)),
+        ("2.6.32-754.el6.x86_64", (2, 6)),
+        ("6.18.44-fc-v669", (6, 18)),
+        ("4.12-rc1", (4, 12)), ("4.12rc1", (4, 12)),
+        ("", None),
+        ("linux", None),
+    ],
+)
+def test_release_version(release, version):
+    assert release_version(release) == version
