@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from auditor.errors import HostError
 from auditor.host import Host
@@ -52,6 +52,7 @@ class BootSource:
     label: str
     args: str
     kernel_release: str | None = None
+    is_default: bool = False  # the entry the next boot starts, where that can be known
 
 
 @dataclass
@@ -71,6 +72,11 @@ def _read(host: Host, path: str, config: BootConfig) -> str | None:
     except HostError as exc:
         config.unreadable.append(str(exc))
         return None
+
+
+def _version_key(version: str) -> list[int]:
+    """A sort key for kernel versions: the numbers in them, in order."""
+    return [int(number) for number in re.findall(r"\d+", version)]
 
 
 def _release(kernel: str) -> str | None:
@@ -95,10 +101,11 @@ def configured_boot(host: Host) -> BootConfig:
     grub_cfg_path = next((path for path in GRUB_CFGS if host.exists(path)), None)
     grub_entries: list[BootEntry] = []
     uses_bls = False
+    grub_default = "0"
     if grub_cfg_path:
         text = _read(host, grub_cfg_path, config)
         if text is not None:
-            grub_entries, uses_bls = parse_grub_cfg(text, grubenv)
+            grub_entries, uses_bls, grub_default = parse_grub_cfg(text, grubenv)
 
     if bls_paths and (uses_bls or not grub_entries):
         config.loader = "bls"
@@ -114,22 +121,37 @@ def configured_boot(host: Host) -> BootConfig:
             if _RECOVERY.search(title):
                 continue
             release = keys.get("version") or _release(keys.get("linux", ""))
-            config.entries.append(BootSource(path, f"entry '{title}'", keys["options"], release))
+            stem = path.rsplit("/", 1)[-1][: -len(".conf")]
+            is_default = stem == grubenv.get("saved_entry")
+            config.entries.append(
+                BootSource(path, f"entry '{title}'", keys["options"], release, is_default)
+            )
+        if "saved_entry" not in grubenv and config.entries:
+            # Without a saved entry GRUB's blscfg boots the first entry, sorted newest first.
+            newest = max(
+                config.entries, key=lambda source: _version_key(source.kernel_release or "")
+            )
+            config.entries[config.entries.index(newest)] = replace(newest, is_default=True)
     elif grub_entries and grub_cfg_path:
         config.loader = "grub2"
         config.generated_path = grub_cfg_path
-        for entry in grub_entries:
+        for index, entry in enumerate(grub_entries):
             if not _RECOVERY.search(entry.title):
                 label = f"menuentry '{entry.title}'"
+                # `default` is an index (0 = the first entry) or an entry's title; anything
+                # else (a submenu path, an id) is left undetermined.
+                is_default = grub_default == entry.title or (grub_default == "0" and index == 0)
+                release = _release(entry.kernel)
                 config.entries.append(
-                    BootSource(grub_cfg_path, label, entry.args, _release(entry.kernel))
+                    BootSource(grub_cfg_path, label, entry.args, release, is_default)
                 )
     elif host.exists(KERNEL_CMDLINE):
         config.loader = "kernel-install"
         text = _read(host, KERNEL_CMDLINE, config)
         if text is not None:
+            args = " ".join(text.split())
             config.entries.append(
-                BootSource(KERNEL_CMDLINE, "kernel command line", " ".join(text.split()))
+                BootSource(KERNEL_CMDLINE, "kernel command line", args, None, True)
             )
     elif host.exists(LEGACY_GRUB):
         config.loader = "legacy-grub"
@@ -139,12 +161,11 @@ def configured_boot(host: Host) -> BootConfig:
             if entries:
                 entry = entries[default] if default < len(entries) else entries[0]
                 label = f"default entry '{entry.title}'"
-                config.entries.append(
-                    BootSource(LEGACY_GRUB, label, entry.args, _release(entry.kernel))
-                )
+                release = _release(entry.kernel)
+                config.entries.append(BootSource(LEGACY_GRUB, label, entry.args, release, True))
     elif defaults is not None:
         config.loader = "grub2"  # grub.cfg not found (EFI layout we do not know): use its source
-        config.entries.append(defaults)
+        config.entries.append(replace(defaults, is_default=True))
     return config
 
 

@@ -53,6 +53,11 @@ CHECK = Check(
 )
 
 
+def _names(sources: list[BootSource]) -> str:
+    shown = ", ".join(source.label for source in sources[:3])
+    return shown + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
+
+
 def _when(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
 
@@ -81,13 +86,14 @@ def run(ctx: Context) -> Outcome:
 
     off: list[BootSource] = []
     unknown: list[BootSource] = []
+    unknown_reason = ""
     passthrough: list[BootSource] = []
     for source in config.entries:
         setting = setting_of(source)
         state = {True: "on", False: "OFF", None: "unknown"}[setting.enabled]
         evidence.append(
             Evidence(
-                f"{source.path} {source.label}",
+                f"{source.path} {source.label}" + (" (default)" if source.is_default else ""),
                 f"{source.args or '(no arguments)'} -> IOMMU {state}: {setting.reason}",
             )
         )
@@ -95,6 +101,7 @@ def run(ctx: Context) -> Outcome:
             off.append(source)
         elif setting.enabled is None:
             unknown.append(source)
+            unknown_reason = setting.reason
         if setting.passthrough:
             passthrough.append(source)
     if config.unreadable:
@@ -119,27 +126,39 @@ def run(ctx: Context) -> Outcome:
         elif defaults_setting.enabled is False and not off:
             stale = f"{defaults.path} disables it: the next grub-mkconfig run will turn it off"
 
-    if off:
-        names = ", ".join(source.label for source in off[:3]) + (
-            f" and {len(off) - 3} more" if len(off) > 3 else ""
-        )
-        message = f"IOMMU will be off after reboot in {len(off)} of {len(config.entries)} boot entries ({names})"
+    default = next((source for source in config.entries if source.is_default), None)
+    add = [arg for arg in (enable_argument(vendor),) if arg]
+    remove = sorted(
+        {str(p) for source in off for p in disabling_params(parse_cmdline(source.args))}
+    )
+    if off and (default is None or default in off):
+        if default is not None:
+            message = f"IOMMU will be off after reboot: the default boot entry ({default.label}) does not enable it"
+        else:
+            message = (
+                f"IOMMU will be off after reboot in {len(off)} of {len(config.entries)} boot entries "
+                f"({_names(off)}); which entry boots by default could not be determined"
+            )
         if stale:
             message += f": {stale}"
-        remove = [str(p) for source in off for p in disabling_params(parse_cmdline(source.args))]
-        add = [arg for arg in (enable_argument(vendor),) if arg]
         return outcome(
-            Status.FAIL,
-            message,
+            Status.FAIL, message, evidence, kernel_args_steps(host, add=add, remove=remove)
+        )
+    if off:
+        return outcome(
+            Status.WARN,
+            f"the default boot entry keeps the IOMMU on, but {len(off)} other entries would boot "
+            f"without it ({_names(off)})",
             evidence,
-            kernel_args_steps(host, add=add, remove=sorted(set(remove))),
+            kernel_args_steps(host, add=add, remove=remove),
         )
     if stale:
         return outcome(Status.WARN, stale, evidence)
-    if unknown:
+    if unknown and (default is None or default in unknown):
+        # Entries other than a known, enabling default do not decide the next boot.
         return outcome(
             Status.SKIP,
-            f"cannot tell for {len(unknown)} boot entries: no rule for this platform",
+            f"cannot tell whether {_names(unknown)} keeps the IOMMU on: {unknown_reason}",
             evidence,
         )
 

@@ -77,8 +77,14 @@ def parse_shell_assignments(text: str, env: dict[str, str] | None = None) -> dic
     return values
 
 
-def parse_grub_cfg(text: str, env: dict[str, str] | None = None) -> tuple[list[BootEntry], bool]:
-    """Menu entries of a generated grub.cfg, and whether it reads BLS entries (`blscfg`)."""
+def parse_grub_cfg(
+    text: str, env: dict[str, str] | None = None
+) -> tuple[list[BootEntry], bool, str]:
+    """Menu entries of a generated grub.cfg, whether it reads BLS entries (`blscfg`), and `default`.
+
+    `set` lines are applied in file order, so Debian's `set default="${next_entry}"` ...
+    `set default="0"` leaves "0" unless the environment block names a next entry.
+    """
     entries: list[BootEntry] = []
     title = ""
     uses_bls = False
@@ -99,7 +105,7 @@ def parse_grub_cfg(text: str, env: dict[str, str] | None = None) -> tuple[list[B
         elif words[0] in ("linux", "linux16", "linuxefi") and len(words) > 1:
             kernel, _, args = words[1].partition(" ")
             entries.append(BootEntry(title, kernel, _expand(args.strip(), variables)))
-    return entries, uses_bls
+    return entries, uses_bls, variables.get("default", "0")
 
 
 def parse_grubenv(text: str) -> dict[str, str]:

@@ -287,3 +287,71 @@ def test_bus_type_on_an_old_kernel_needs_root(make_host):
     )  # root reads it all: no PCIe capability
     result = check("pci.device-support", make_host(spec), ("0000:01:00.0",))
     assert result.status is Status.WARN and "conventional PCI" in result.message
+
+
+FEDORA_KCONFIG = "CONFIG_INTEL_IOMMU=y\n# CONFIG_INTEL_IOMMU_DEFAULT_ON is not set\n"
+
+
+def _bls(version: str, options: str) -> str:
+    return f"title Fedora Linux ({version})\nversion {version}\nlinux /vmlinuz-{version}\noptions {options}\n"
+
+
+@pytest.mark.parametrize(
+    ("grubenv", "status", "message"),
+    [
+        # No saved entry: blscfg boots the newest kernel, which has the option.
+        (
+            "",
+            Status.WARN,
+            "the default boot entry keeps the IOMMU on, but 1 other entries would boot without it",
+        ),
+        (
+            "saved_entry=abc-6.11.4-301.fc41.x86_64\n",
+            Status.WARN,
+            "the default boot entry keeps the IOMMU on",
+        ),
+        # The saved entry is the old kernel without it: the next boot loses the IOMMU.
+        (
+            "saved_entry=abc-6.8.5-301.fc40.x86_64\n",
+            Status.FAIL,
+            "IOMMU will be off after reboot: the default boot entry",
+        ),
+        # A saved entry that matches nothing: which one boots cannot be known.
+        ("saved_entry=gone\n", Status.FAIL, "which entry boots by default could not be determined"),
+    ],
+)
+def test_bls_default_entry_decides(make_host, grubenv, status, message):
+    spec = intel(
+        **{
+            "/boot/loader/entries/abc-6.11.4-301.fc41.x86_64.conf": _bls(
+                "6.11.4-301.fc41.x86_64", "root=/dev/vda3 ro intel_iommu=on"
+            ),
+            "/boot/loader/entries/abc-6.8.5-301.fc40.x86_64.conf": _bls(
+                "6.8.5-301.fc40.x86_64", "root=/dev/vda3 ro"
+            ),
+            "/boot/grub2/grubenv": "# GRUB Environment Block\n" + grubenv,
+            "/boot/grub2/grub.cfg": "blscfg\n",
+            "/boot/config-6.11.4-301.fc41.x86_64": FEDORA_KCONFIG,
+            "/boot/config-6.8.5-301.fc40.x86_64": FEDORA_KCONFIG,
+        }
+    )
+    result = check("iommu.cmdline-persistent", make_host(spec))
+    assert result.status is status
+    assert message in result.message
+
+
+def test_unknown_kernel_default_is_not_guessed(make_host):
+    spec = intel(
+        **{
+            "/boot/loader/entries/abc-6.8.5-301.fc40.x86_64.conf": _bls(
+                "6.8.5-301.fc40.x86_64", "root=/dev/vda3 ro"
+            ),
+            "/boot/grub2/grub.cfg": "blscfg\n",
+        }
+    )
+    result = check("iommu.cmdline-persistent", make_host(spec))
+    assert result.status is Status.SKIP
+    assert result.message == (
+        "cannot tell whether entry 'Fedora Linux (6.8.5-301.fc40.x86_64)' keeps the IOMMU on: "
+        "kernel default (CONFIG_INTEL_IOMMU_DEFAULT_ON=unknown: no kernel config)"
+    )

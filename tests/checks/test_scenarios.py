@@ -95,7 +95,10 @@ def test_iommu_not_enabled_says_what_to_do_with_grubby():
     assert cmdline.remediation[-1] == "Reboot the host."
     assert results["iommu.group-isolation"].outcome.message == "blocked by iommu.kernel-cmdline"
     persistent = results["iommu.cmdline-persistent"]
-    assert "will be off after reboot in 1 of 1 boot entries" in persistent.outcome.message
+    assert persistent.outcome.message == (
+        "IOMMU will be off after reboot: the default boot entry "
+        "(entry 'Red Hat Enterprise Linux (5.14.0-362.8.1.el9_3.x86_64) 9.3 (Plow)') does not enable it"
+    )
     assert "rescue" not in evidence_text(persistent)
 
 

@@ -112,14 +112,17 @@ def test_grub_cfg_entries_and_bls():
         "menuentry 'Debian GNU/Linux' --class debian {\n\tlinux\t/boot/vmlinuz-6.1.0-18-amd64 root=UUID=x ro  quiet\n}\n"
         "menuentry 'Debian (recovery mode)' {\n\tlinux /boot/vmlinuz-6.1.0-18-amd64 root=UUID=x ro single\n}\n"
     )
-    entries, uses_bls = parse_grub_cfg(text)
-    assert not uses_bls
+    entries, uses_bls, default = parse_grub_cfg(text)
+    assert not uses_bls and default == "0"
     assert (entries[0].title, entries[0].kernel, entries[0].args) == (
         "Debian GNU/Linux",
         "/boot/vmlinuz-6.1.0-18-amd64",
         "root=UUID=x ro  quiet",
     )
     assert parse_grub_cfg("insmod xfs\nblscfg\n")[1] is True
+    # Debian's grub.cfg: next_entry from grubenv wins over the fallback "0" only when set.
+    debian = 'if [ "${next_entry}" ] ; then\n   set default="${next_entry}"\nelse\n   set default="0"\nfi\n'
+    assert parse_grub_cfg(debian, {})[2] == "0"
 
 
 def test_bls_entry_expands_kernelopts():
@@ -188,7 +191,8 @@ def test_config_header_and_pcie_capability():
         ("5.14.0-362.8.1.el9_3.x86_64", (5, 14)),
         ("2.6.32-754.el6.x86_64", (2, 6)),
         ("6.18.44-fc-v669", (6, 18)),
-        ("4.12-rc1", (4, 12)), ("4.12rc1", (4, 12)),
+        ("4.12-rc1", (4, 12)),
+        ("4.12rc1", (4, 12)),
         ("", None),
         ("linux", None),
     ],
