@@ -117,7 +117,10 @@ def _audit(args: argparse.Namespace) -> int:
     report = run_audit(checks, ctx, host_info(ctx))
 
     if args.json:
-        write_atomic(args.json, renderer("json").render(report))
+        try:
+            write_atomic(args.json, renderer("json").render(report))
+        except OSError as exc:
+            raise UsageError(f"--json {args.json}: cannot write: {exc.strerror or exc}") from None
     if args.format == "json":
         sys.stdout.write(renderer("json").render(report))
     else:

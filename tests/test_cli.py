@@ -107,6 +107,10 @@ def test_device_spellings_are_equivalent(capsys):
             ["explain", "no.such-check"],
             "hostaudit: unknown check 'no.such-check'; see `hostaudit checks`",
         ),
+        (
+            ["audit", "--json", "/nonexistent-dir/r.json"],
+            "hostaudit: --json /nonexistent-dir/r.json: cannot write: No such file or directory",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(args, message):
