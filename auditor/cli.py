@@ -112,6 +112,11 @@ def _audit(args: argparse.Namespace) -> int:
         devices = tuple(dict.fromkeys(normalise_address(device) for device in args.device))
     except ValueError as exc:
         raise UsageError(f"--device: {exc}") from None
+    if args.json:
+        # Fail before auditing rather than lose the results after it.
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise UsageError(f"--json {args.json}: cannot write: no writable folder {folder}")
     checks = load_checks()
     ctx = Context(host=Host(args.root), requested_devices=devices)
     report = run_audit(checks, ctx, host_info(ctx))

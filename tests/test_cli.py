@@ -109,7 +109,7 @@ def test_device_spellings_are_equivalent(capsys):
         ),
         (
             ["audit", "--json", "/nonexistent-dir/r.json"],
-            "hostaudit: --json /nonexistent-dir/r.json: cannot write: No such file or directory",
+            "hostaudit: --json /nonexistent-dir/r.json: cannot write: no writable folder /nonexistent-dir",
         ),
     ],
 )
