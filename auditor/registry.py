@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 import re
 import sys
 from dataclasses import dataclass, replace
@@ -40,11 +39,15 @@ def builtin_modules() -> list[str]:
     """Names of the built-in check modules, sorted."""
     # Imported by name: checks/ is mapped onto auditor.checks at install time.
     checks = importlib.import_module("auditor.checks")
-    return sorted(
-        f"{checks.__name__}.{info.name}"
-        for info in pkgutil.iter_modules(checks.__path__)
-        if not info.name.startswith("_")
-    )
+    # What pkgutil.iter_modules() would find in a plain package folder, without importing
+    # pkgutil, which pulls in typing (2-4 ms of every start-up).
+    names = {
+        entry[:-3]
+        for folder in checks.__path__
+        for entry in os.listdir(folder)
+        if entry.endswith(".py") and not entry.startswith("_")
+    }
+    return sorted(f"{checks.__name__}.{name}" for name in names)
 
 
 def _third_party_possible() -> bool:

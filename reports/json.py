@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from auditor.model import Report, Result
+
+TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = "1.0.0"
 

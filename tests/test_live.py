@@ -116,3 +116,14 @@ def test_pyudev_names_under_umockdev():
 def test_without_libudev_the_names_come_from_files(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyudev", None)  # import fails, as where libudev is missing
     assert live.udev_names() is None
+
+
+@pytest.mark.skipif(not os.access("/dev/kmsg", os.R_OK), reason="/dev/kmsg not readable here")
+def test_live_kernel_log_comes_from_kmsg_without_blocking():
+    from auditor.facts import KMSG, kernel_log
+    from auditor.host import Host
+
+    log = kernel_log(Host("/"))
+    assert log.source == KMSG
+    # The ring buffer starts at boot, whose first message names the kernel.
+    assert any(message.startswith("Linux version ") for message in log.messages[:20]), log.messages[:3]
