@@ -108,9 +108,17 @@ def run(ctx: Context) -> Outcome:
     if setting.enabled is False:
         message = f"IOMMU not active: {setting.reason}"
     elif setting.enabled is True:
-        message = (
-            f"IOMMU not active although the command line enables it ({setting.reason}): "
-            "the driver failed to start; see the kernel log (dmesg | grep -e DMAR -e AMD-Vi)"
+        # Adding the option again would change nothing: the driver refused to start.
+        return outcome(
+            Status.FAIL,
+            f"IOMMU not active although the kernel is set to enable it ({setting.reason}): "
+            "the driver did not start",
+            evidence,
+            (
+                "Read why in the kernel log: dmesg | grep -i -e DMAR -e AMD-Vi -e IOMMU",
+                "Check that VT-d / AMD-Vi is enabled in the firmware setup and update the firmware; "
+                "a broken table is reported by iommu.firmware-table.",
+            ),
         )
     else:
         message = f"IOMMU not active ({setting.reason})"

@@ -126,4 +126,6 @@ def test_live_kernel_log_comes_from_kmsg_without_blocking():
     log = kernel_log(Host("/"))
     assert log.source == KMSG
     # The ring buffer starts at boot, whose first message names the kernel.
-    assert any(message.startswith("Linux version ") for message in log.messages[:20]), log.messages[:3]
+    assert any(message.startswith("Linux version ") for message in log.messages[:20]), log.messages[
+        :3
+    ]
