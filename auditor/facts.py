@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from auditor.errors import HostError
 from auditor.host import Host
+from auditor.model import Evidence
 from auditor.parsers.cmdline import Param, parse_cmdline
 from auditor.parsers.kconfig import parse_kconfig
 from auditor.parsers.kernel_log import parse_dmesg, parse_kmsg_record
@@ -97,6 +98,17 @@ def iommu_activity(host: Host) -> IommuActivity:
     return IommuActivity(units, groups, visible)
 
 
+# Printed only once the DMA-remapping driver has started: intel_iommu_init() after
+# init_dmars() ("PCI-DMA: " on 2.6 kernels, "DMAR: " later), amd_iommu_init_dma_ops() on
+# kernels that predate /sys/class/iommu. Option parsers' "IOMMU enabled" proves nothing.
+IOMMU_STARTED_LINES = (
+    "Intel(R) Virtualization Technology for Directed I/O",
+    "AMD-Vi: Lazy IO/TLB flushing enabled",
+    "AMD-Vi: IO/TLB flush on unmap enabled",
+    "AMD-Vi: Initialized for Passthrough Mode",
+)
+
+
 @dataclass(frozen=True)
 class KernelLog:
     """Kernel log messages and where they came from."""
@@ -128,3 +140,15 @@ def boot_time(host: Host) -> float | None:
         return parse_btime(host.read_text("/proc/stat"))
     except HostError:
         return None
+
+
+def iommu_started_in_log(host: Host) -> Evidence | None:
+    """The kernel log line proving the IOMMU driver started, for kernels without sysfs proof."""
+    try:
+        log = kernel_log(host)
+    except HostError:
+        return None
+    for message in log.messages:
+        if any(line in message for line in IOMMU_STARTED_LINES):
+            return Evidence(log.source, message)
+    return None

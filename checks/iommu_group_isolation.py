@@ -57,7 +57,8 @@ def run(ctx: Context) -> Outcome:
     if not host.is_dir(IOMMU_GROUPS):
         return outcome(
             Status.SKIP,
-            f"the root holds no {IOMMU_GROUPS} (archives such as sosreports do not collect it)",
+            f"no {IOMMU_GROUPS}: kernels before 3.5 (RHEL 6) have no IOMMU groups, and archives "
+            "such as sosreports do not collect them",
         )
     # PCI code loads only for audits that have devices to look at.
     from auditor.pci import DMA_SAFE_DRIVERS, group_members, read_device

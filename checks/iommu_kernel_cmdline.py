@@ -16,8 +16,11 @@ from auditor.facts import (
     CMDLINE,
     IOMMU_CLASS,
     IOMMU_GROUPS,
+    KMSG,
     OSRELEASE,
+    SAVED_DMESG,
     iommu_activity,
+    iommu_started_in_log,
     iommu_vendor,
     kernel_config,
     running_cmdline,
@@ -38,6 +41,8 @@ CHECK = Check(
         IOMMU_CLASS,
         IOMMU_GROUPS,
         "/sys/firmware/acpi/tables/*",
+        KMSG,
+        SAVED_DMESG,
         *boot.READS,
     ),
     remediation=(
@@ -77,8 +82,15 @@ def run(ctx: Context) -> Outcome:
         ),
         Evidence(IOMMU_GROUPS, f"{activity.groups} groups"),
     ]
+    # Kernels before /sys/class/iommu (RHEL 6) and archives without it: the log can still prove it.
+    logged = None if activity.visible else iommu_started_in_log(host)
+    if logged is not None:
+        evidence.append(logged)
     if activity.active:
-        proof = f"{len(activity.units)} IOMMU unit(s), {activity.groups} IOMMU group(s)"
+        proof: str | None = f"{len(activity.units)} IOMMU unit(s), {activity.groups} IOMMU group(s)"
+    else:
+        proof = f"kernel log: {logged.value}" if logged is not None else None
+    if proof is not None:
         if setting.passthrough:
             return outcome(
                 Status.WARN,

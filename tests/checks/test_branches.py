@@ -356,3 +356,14 @@ def test_unknown_kernel_default_is_not_guessed(make_host):
         "cannot tell whether entry 'Fedora Linux (6.8.5-301.fc40.x86_64)' keeps the IOMMU on: "
         "kernel default (CONFIG_INTEL_IOMMU_DEFAULT_ON=unknown: no kernel config)"
     )
+
+
+def test_option_parser_message_is_not_proof(make_host):
+    """ "Intel-IOMMU: enabled" is printed by the option parser, before anything starts."""
+    spec = intel("ro intel_iommu=on")
+    for key in [k for k in spec if k.startswith(("/sys/class", "/sys/kernel", "/sys/devices"))]:
+        del spec[key]
+    spec["/var/log/dmesg"] = "Intel-IOMMU: enabled\ndmar: Host address width 39\n"
+    assert check("iommu.kernel-cmdline", make_host(spec)).status is Status.SKIP
+    spec["/var/log/dmesg"] += "PCI-DMA: Intel(R) Virtualization Technology for Directed I/O\n"
+    assert check("iommu.kernel-cmdline", make_host(spec)).status is Status.PASS

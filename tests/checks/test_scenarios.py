@@ -25,6 +25,7 @@ EXPECTED = {
     "gpu-with-audio": (P, P, P, P, P, P, S, F, W),
     "hostile-strings": (P, P, P, P, P, P, S, P, W),
     "symlink-escape": (P, P, E, P, P, E, S, P, W),
+    "rhel6-legacy": (P, P, P, P, P, P, P, S, W),
 }
 
 
@@ -197,3 +198,31 @@ def test_symlink_escape_reads_nothing_outside(tmp_path):
     )
     report = audit_report(HOSTS / "symlink-escape")
     assert report.host.hostname == "unknown"
+
+
+def test_rhel6_host_of_the_source_document():
+    results = audit(HOSTS / "rhel6-legacy")
+    # No /sys/class/iommu before Linux 3.x: the driver's own start-up line is the proof.
+    assert results["iommu.kernel-cmdline"].outcome.message == (
+        "IOMMU active: kernel log: PCI-DMA: Intel(R) Virtualization Technology for Directed I/O"
+    )
+    assert (
+        "kernels before 3.5 (RHEL 6) have no IOMMU groups"
+        in results["iommu.group-isolation"].outcome.message
+    )
+    assert "IR-IO-APIC-edge" in results["iommu.interrupt-remapping"].outcome.message
+    unsafe = evidence_text(results["kvm.unsafe-interrupts"])
+    assert "/sys/module/kvm/parameters/allow_unsafe_assigned_interrupts: N" in unsafe
+    assert "vfio_iommu_type1/parameters/allow_unsafe_interrupts: module not loaded" in unsafe
+    assert "legacy-grub" in evidence_text(results["iommu.cmdline-persistent"])
+    assert "/selinux/booleans/virt_use_sysfs: current 1, pending 1" in evidence_text(
+        results["selinux.virt-use-sysfs"]
+    )
+    support = results["pci.device-support"]
+    # The guide's example NIC: PCI Express (from the capability list: 2.6.32 has no
+    # max_link_speed), multifunction, so it must be assigned statically.
+    assert "0000:01:00.0 is multifunction: it cannot be hot-plugged" in support.outcome.message
+    assert (
+        "Ethernet controller [8086:10c9], driver pci-stub; PCI Express, multifunction"
+        in evidence_text(support)
+    )
