@@ -190,9 +190,11 @@ def _grub_defaults(host: Host, config: BootConfig) -> BootSource | None:
     return BootSource(GRUB_DEFAULT, "GRUB_CMDLINE_LINUX + GRUB_CMDLINE_LINUX_DEFAULT", args)
 
 
-def kernel_args_steps(host: Host, add: list[str], remove: list[str]) -> list[str]:
+def kernel_args_steps(
+    host: Host, add: list[str], remove: list[str], config: BootConfig | None = None
+) -> list[str]:
     """Concrete steps to add and remove kernel arguments with this host's boot loader."""
-    loader = configured_boot(host).loader
+    loader = (config or configured_boot(host)).loader
     change = " and ".join(
         part
         for part in (

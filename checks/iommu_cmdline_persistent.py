@@ -142,7 +142,10 @@ def run(ctx: Context) -> Outcome:
         if stale:
             message += f": {stale}"
         return outcome(
-            Status.FAIL, message, evidence, kernel_args_steps(host, add=add, remove=remove)
+            Status.FAIL,
+            message,
+            evidence,
+            kernel_args_steps(host, add=add, remove=remove, config=config),
         )
     if off:
         return outcome(
@@ -150,7 +153,7 @@ def run(ctx: Context) -> Outcome:
             f"the default boot entry keeps the IOMMU on, but {len(off)} other entries would boot "
             f"without it ({_names(off)})",
             evidence,
-            kernel_args_steps(host, add=add, remove=remove),
+            kernel_args_steps(host, add=add, remove=remove, config=config),
         )
     if stale:
         return outcome(Status.WARN, stale, evidence)

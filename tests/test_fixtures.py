@@ -1,0 +1,34 @@
+"""The committed fixture hosts are exactly what their generator makes: no hand edits, no drift."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from tests.conftest import FIXTURES, HOSTS
+
+
+def _tree(base: Path) -> dict[str, tuple[str, bytes | str]]:
+    entries: dict[str, tuple[str, bytes | str]] = {}
+    for dirpath, dirnames, filenames in os.walk(base):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            path = os.path.join(dirpath, name)
+            key = os.path.relpath(path, base)
+            if os.path.islink(path):
+                entries[key] = ("link", os.readlink(path))
+            else:
+                entries[key] = ("file", Path(path).read_bytes())
+    return entries
+
+
+def test_fixture_hosts_match_their_generator(tmp_path):
+    spec = importlib.util.spec_from_file_location("make_hosts", FIXTURES / "make_hosts.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build(tmp_path / "hosts")
+    generated, committed = _tree(tmp_path / "hosts"), _tree(HOSTS)
+    assert sorted(generated) == sorted(committed)
+    different = [path for path in generated if generated[path] != committed[path]]
+    assert not different, f"regenerate with: python tests/fixtures/make_hosts.py ({different[:5]})"
