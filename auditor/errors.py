@@ -42,12 +42,3 @@ class UnreadableError(HostError):
     """The path exists but cannot be read as asked (a folder, too large, I/O error)."""
 
     reason = "unreadable"
-
-
-class MalformedError(AuditorError):
-    """A file was read but its content does not have the expected shape."""
-
-    def __init__(self, path: str, detail: str) -> None:
-        self.path = path
-        self.detail = detail
-        super().__init__(f"{path}: malformed ({detail})")

@@ -68,7 +68,6 @@ class ConfigHeader:
 
     header_type: int
     multifunction: bool
-    has_capabilities: bool
 
 
 def parse_config_header(config: bytes) -> ConfigHeader:
@@ -79,7 +78,6 @@ def parse_config_header(config: bytes) -> ConfigHeader:
     return ConfigHeader(
         header_type=header & 0x7F,
         multifunction=bool(header & 0x80),
-        has_capabilities=bool(config[PCI_STATUS] & PCI_STATUS_CAP_LIST),
     )
 
 
