@@ -17,7 +17,7 @@ audit: $(VENV)/.installed
 # --- make test: lint, type-check, the suite, then the suite on Python 3.9 and 3.13 -----------
 $(VENV)/.test-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,lint]'
 	touch $(VENV)/.installed $@
 
 test: $(VENV)/.test-installed test-system-deps lint
@@ -49,7 +49,7 @@ test-pythons:
 		if [ -z "$$python" ]; then echo "skipping Python $$version: no interpreter found"; continue; fi; \
 		echo "== Python $$version ($$python)$${constraints:+ with $$constraints}"; \
 		$$python -m venv $(VENV)-$$version && \
-		$(VENV)-$$version/bin/pip install --quiet --disable-pip-version-check -e . pytest $${constraints:+-c $$constraints} && \
+		$(VENV)-$$version/bin/pip install --quiet --disable-pip-version-check -e '.[test]' $${constraints:+-c $$constraints} && \
 		$(VENV)-$$version/bin/pytest -q -p no:cacheprovider || exit 1; \
 	done
 

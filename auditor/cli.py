@@ -1,10 +1,6 @@
 """Command-line interface: the only place that prints and exits.
 
-Exit codes of `hostaudit audit`:
-  0  no check failed
-  1  at least one check failed
-  2  the audit could not run (bad arguments, missing root, broken check plug-in)
-  3  no check failed, but at least one ended in error (could not tell)
+Exit codes: see EPILOG below, which `--help` prints.
 """
 
 from __future__ import annotations
@@ -22,13 +18,20 @@ TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as
 if TYPE_CHECKING:
     from typing import Any
 
+    from auditor.model import Report
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
 
-EPILOG = """exit codes (audit):
+FORMATS = ("text", "json", "html", "junit", "prometheus", "nagios")
+FILE_FORMATS = ("json", "html", "junit", "prometheus")
+
+EPILOG = """exit codes (audit, report):
   0  no check failed
   1  at least one check failed
-  2  the audit could not run (bad arguments, missing root, broken check plug-in)
+  2  the audit could not run (bad arguments, missing root, broken check plug-in, bad report)
   3  no check failed, but at least one ended in error (could not tell)
+with --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the plugin convention)
+with --baseline (and for diff): 0 nothing newly fails, 1 something newly fails
 """
 
 
@@ -63,18 +66,54 @@ def build_parser() -> argparse.ArgumentParser:
         "default: devices bound to vfio-pci or pci-stub",
     )
     audit.add_argument(
-        "--format", choices=("text", "json"), default="text", help="what to print (default: text)"
+        "--baseline",
+        metavar="OLD.json",
+        help="compare with an earlier JSON report: print what newly fails, was fixed or still "
+        "fails, and exit 1 only when something newly fails",
     )
-    audit.add_argument(
-        "--json", metavar="PATH", help="also write the JSON report to PATH (atomically)"
+    _output_options(audit)
+    report = sub.add_parser(
+        "report",
+        help="re-render saved JSON reports; several hosts make one fleet report",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    audit.add_argument("--no-color", action="store_true", help="never colour the text output")
+    report.add_argument("reports", nargs="+", metavar="REPORT.json")
+    _output_options(report)
+    diff = sub.add_parser(
+        "diff",
+        help="compare two JSON reports of one host (exit 1 when something newly fails)",
+    )
+    diff.add_argument("old", metavar="OLD.json")
+    diff.add_argument("new", metavar="NEW.json")
+    diff.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing when nothing changed"
+    )
+    sub.add_parser("schema", help="print the JSON Schema that JSON reports validate against")
     sub.add_parser("checks", help="list the checks")
     explain = sub.add_parser(
         "explain", help="describe one check: purpose, what it reads, remediation"
     )
     explain.add_argument("check_id", metavar="ID")
     return parser
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format", choices=FORMATS, default="text", help="what to print (default: text)"
+    )
+    for fmt in FILE_FORMATS:
+        parser.add_argument(
+            f"--{fmt}", metavar="PATH", help=f"also write the {fmt} report to PATH (atomically)"
+        )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print nothing unless a check failed or ended in error "
+        "(with --baseline: unless something changed)",
+    )
+    parser.add_argument("--no-color", action="store_true", help="never colour the text output")
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -101,7 +140,6 @@ def write_atomic(path: str, text: str) -> None:
 def _audit(args: argparse.Namespace) -> int:
     from auditor.context import Context
     from auditor.host import Host
-    from auditor.model import Status
     from auditor.parsers.pci import normalise_address
     from auditor.registry import load_checks
     from auditor.runner import host_info, run_audit
@@ -112,36 +150,118 @@ def _audit(args: argparse.Namespace) -> int:
         devices = tuple(dict.fromkeys(normalise_address(device) for device in args.device))
     except ValueError as exc:
         raise UsageError(f"--device: {exc}") from None
-    if args.json:
-        # Fail before auditing rather than lose the results after it.
-        folder = os.path.dirname(os.path.abspath(args.json))
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            raise UsageError(f"--json {args.json}: cannot write: no writable folder {folder}")
+    _check_output_folders(args)
+    baseline = None
+    if args.baseline:
+        if args.format != "text":
+            raise UsageError(
+                "--baseline prints the comparison as text; write reports with "
+                "--json/--html/--junit/--prometheus PATH"
+            )
+        baseline = _loader().load(args.baseline)  # fail before auditing, not after
     checks = load_checks()
     ctx = Context(host=Host(args.root), requested_devices=devices)
     report = run_audit(checks, ctx, host_info(ctx))
+    _write_files([report], args)
+    if baseline is not None:
+        return _print_diff(baseline, report, args.baseline, "this audit", args.quiet)
+    return _print_reports([report], args)
 
-    if args.json:
+
+def _report(args: argparse.Namespace) -> int:
+    _check_output_folders(args)
+    loader = _loader()
+    reports = [loader.load(path) for path in args.reports]
+    _write_files(reports, args)
+    return _print_reports(reports, args)
+
+
+def _diff(args: argparse.Namespace) -> int:
+    loader = _loader()
+    return _print_diff(loader.load(args.old), loader.load(args.new), args.old, args.new, args.quiet)
+
+
+def _loader() -> Any:
+    return renderer("json").ReportLoader()
+
+
+def _check_output_folders(args: argparse.Namespace) -> None:
+    """Fail before the work rather than lose its results after it."""
+    for fmt in FILE_FORMATS:
+        path = getattr(args, fmt)
+        if not path:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise UsageError(f"--{fmt} {path}: cannot write: no writable folder {folder}")
+
+
+def _write_files(reports: list[Report], args: argparse.Namespace) -> None:
+    for fmt in FILE_FORMATS:
+        path = getattr(args, fmt)
+        if not path:
+            continue
+        text = _render(fmt, reports, f"--{fmt}")
         try:
-            write_atomic(args.json, renderer("json").render(report))
+            write_atomic(path, text)
         except OSError as exc:
-            raise UsageError(f"--json {args.json}: cannot write: {exc.strerror or exc}") from None
-    if args.format == "json":
-        sys.stdout.write(renderer("json").render(report))
-    else:
-        colour = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        sys.stdout.write(renderer("text").render(report, colour=colour))
-    statuses = {result.status for result in report.results}
+            raise UsageError(f"--{fmt} {path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _render(fmt: str, reports: list[Report], option: str, colour: bool = False) -> str:
+    module = renderer(fmt)
+    options = {"colour": colour} if fmt == "text" else {}
+    if len(reports) == 1:
+        return str(module.render(reports[0], **options))
+    if not hasattr(module, "render_fleet"):
+        raise UsageError(
+            f"{option}: {fmt} describes one host, and {len(reports)} reports were given; "
+            "fleet reports are text, html or junit"
+        )
+    return str(module.render_fleet(reports, **options))
+
+
+def _print_reports(reports: list[Report], args: argparse.Namespace) -> int:
+    from auditor.model import Status
+
+    statuses = {result.status for report in reports for result in report.results}
     if Status.FAIL in statuses:
-        return EXIT_FAIL
-    if Status.ERROR in statuses:
-        return EXIT_ERROR
-    return EXIT_OK
+        code = EXIT_FAIL
+    elif Status.ERROR in statuses:
+        code = EXIT_ERROR
+    else:
+        code = EXIT_OK
+    if args.format == "nagios" and len(reports) == 1:
+        code = renderer("nagios").exit_code(reports[0])
+    if args.quiet and code == EXIT_OK:
+        return code
+    colour = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    sys.stdout.write(_render(args.format, reports, f"--format {args.format}", colour))
+    return code
+
+
+def _print_diff(old: Report, new: Report, old_name: str, new_name: str, quiet: bool) -> int:
+    from auditor import diff
+
+    if old.host.hostname != new.host.hostname:
+        raise UsageError(
+            f"{old_name} audits host {old.host.hostname!r} and {new_name} host "
+            f"{new.host.hostname!r}: a diff compares two audits of one host"
+        )
+    changes = diff.compare(old, new)
+    if changes.changed or not quiet:
+        sys.stdout.write(diff.render(changes))
+    return EXIT_FAIL if changes.new else EXIT_OK
 
 
 def renderer(fmt: str) -> Any:
     """The renderer module of an output format (reports/ installs as auditor.reports)."""
     return importlib.import_module(f"auditor.reports.{fmt}")
+
+
+def _schema() -> int:
+    sys.stdout.write(renderer("json").schema_text())
+    return EXIT_OK
 
 
 def _checks() -> int:
@@ -184,6 +304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "audit":
             return _audit(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "diff":
+            return _diff(args)
+        if args.command == "schema":
+            return _schema()
         if args.command == "checks":
             return _checks()
         if args.command == "explain":

@@ -42,3 +42,12 @@ class UnreadableError(HostError):
     """The path exists but cannot be read as asked (a folder, too large, I/O error)."""
 
     reason = "unreadable"
+
+
+class ReportError(AuditorError):
+    """A saved report cannot be read back: unreadable, not JSON, or not valid for the schema."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path}: {detail}")

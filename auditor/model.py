@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -20,6 +20,10 @@ class Status(enum.Enum):
     FAIL = "fail"
     SKIP = "skip"
     ERROR = "error"
+
+
+# Most urgent first: the order reports list results in, and the worst status of a set wins.
+URGENCY = (Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.PASS)
 
 
 class Severity(enum.IntEnum):
@@ -67,6 +71,15 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class DeviceResult:
+    """One device's part of a device check's outcome, so reports and diffs can name it."""
+
+    address: str
+    status: Status
+    message: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a check's run returns; the runner adds the check and the timing."""
 
@@ -75,6 +88,8 @@ class Outcome:
     evidence: tuple[Evidence, ...] = ()
     # Host-specific steps; when empty, the check header's generic remediation applies.
     remediation: tuple[str, ...] = ()
+    # Device checks: the verdict per device; `status` is the worst of them (or the reason none ran).
+    devices: tuple[DeviceResult, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.message.strip():
@@ -86,9 +101,10 @@ def outcome(
     message: str,
     evidence: list[Evidence] | tuple[Evidence, ...] = (),
     remediation: list[str] | tuple[str, ...] = (),
+    devices: list[DeviceResult] | tuple[DeviceResult, ...] = (),
 ) -> Outcome:
     """Build an Outcome from lists, the shape checks accumulate evidence in."""
-    return Outcome(status, message, tuple(evidence), tuple(remediation))
+    return Outcome(status, message, tuple(evidence), tuple(remediation), tuple(devices))
 
 
 @dataclass(frozen=True)
@@ -130,6 +146,7 @@ class Report:
     started_at: str
     duration_s: float
     results: tuple[Result, ...] = field(default_factory=tuple)
+    profile: str = "default"
 
     def summary(self) -> dict[str, int]:
         """Count of results per status, every status present."""
@@ -137,6 +154,25 @@ class Report:
         for result in self.results:
             counts[result.status.value] += 1
         return counts
+
+    def verdict(self) -> Status:
+        """The audit in one word: fail, else error, else warn, else pass (skips alone pass)."""
+        return worst(result.status for result in self.results)
+
+
+def by_urgency(results: Iterable[Result]) -> list[Result]:
+    """Results most urgent first (URGENCY order), check order kept within a status."""
+    rank = {status: index for index, status in enumerate(URGENCY)}
+    return sorted(results, key=lambda result: rank[result.status])
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    """The most urgent of some statuses (URGENCY order); `skip` and none at all count as pass."""
+    present = set(statuses)
+    for status in URGENCY[:3]:
+        if status in present:
+            return status
+    return Status.PASS
 
 
 RunFunction = Callable[["Context"], Outcome]

@@ -14,7 +14,7 @@ from auditor.errors import HostError
 from auditor.facts import CMDLINE, IOMMU_GROUPS, OSRELEASE, UDEV_DATA, running_cmdline
 from auditor.facts import PCI_DEVICES as DEVICES
 from auditor.facts import PCI_DRIVERS as DRIVERS
-from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import values
 
 CHECK = Check(
@@ -61,47 +61,36 @@ def run(ctx: Context) -> Outcome:
             "such as sosreports do not collect them",
         )
     # PCI code loads only for audits that have devices to look at.
-    from auditor.pci import DMA_SAFE_DRIVERS, group_members, read_device
+    from auditor.pci import read_device
 
     evidence = [Evidence("targets", f"{', '.join(targets)} ({how})")]
-    problems: list[str] = []
     wanted = set(targets)
-    names = ctx.names()
-    checked_groups: set[str] = set()
+    group_problems: dict[str, list[str]] = {}  # each group is examined once
+    devices: list[DeviceResult] = []
     for address in targets:
         device = read_device(host, address)
         if device is None:
-            problems.append(f"{address} does not exist on this host")
-            continue
-        if device.iommu_group is None:
-            problems.append(f"{address} is in no IOMMU group (the IOMMU does not cover it)")
+            devices.append(DeviceResult(address, Status.FAIL, "does not exist on this host"))
             continue
         group = device.iommu_group
-        if group in checked_groups:
-            continue
-        checked_groups.add(group)
-        try:
-            members = group_members(host, group)
-        except HostError as exc:
-            problems.append(f"group {group}: {exc}")
-            continue
-        evidence.append(Evidence(f"{IOMMU_GROUPS}/{group}/devices", ", ".join(members)))
-        for member in members:
-            if member in wanted:
-                continue
-            other = read_device(host, member)
-            if (
-                other is None
-                or other.is_bridge
-                or other.driver is None
-                or other.driver in DMA_SAFE_DRIVERS
-            ):
-                continue
-            problems.append(
-                f"group {group} of {address} also holds {other.describe(names)}: "
-                f"assign it with {address} or bind it to vfio-pci"
+        if group is None:
+            devices.append(
+                DeviceResult(
+                    address, Status.FAIL, "is in no IOMMU group (the IOMMU does not cover it)"
+                )
             )
-        problems += _direct_regions(ctx, group, evidence)
+            continue
+        if group not in group_problems:
+            group_problems[group] = _group_problems(ctx, group, address, wanted, evidence)
+        problems = group_problems[group]
+        if problems:
+            devices.append(
+                DeviceResult(
+                    address, Status.FAIL, f"is in group {group}, which " + "; ".join(problems)
+                )
+            )
+        else:
+            devices.append(DeviceResult(address, Status.PASS, f"is in viable group {group}"))
 
     try:
         override = values(running_cmdline(host), "pcie_acs_override")
@@ -109,18 +98,56 @@ def run(ctx: Context) -> Outcome:
         override = []
     if override:
         evidence.append(Evidence(CMDLINE, str(override[-1])))
-    if problems:
-        return outcome(Status.FAIL, "; ".join(problems), evidence)
+    failed = [d for d in devices if d.status is Status.FAIL]
+    if failed:
+        message = "; ".join(f"{d.address} {d.message}" for d in failed)
+        return outcome(Status.FAIL, message, evidence, devices=devices)
     if override:
+        faked = f"viable only because of {override[-1]} (an out-of-tree patch that fakes ACS)"
         return outcome(
             Status.WARN,
             f"groups look isolated only because of {override[-1]} (an out-of-tree patch that fakes ACS)",
             evidence,
             ("Remove pcie_acs_override= and use hardware that isolates the devices.",),
+            [DeviceResult(d.address, Status.WARN, f"is in a group {faked}") for d in devices],
         )
     return outcome(
-        Status.PASS, f"{len(targets)} device(s) in {len(checked_groups)} viable group(s)", evidence
+        Status.PASS,
+        f"{len(targets)} device(s) in {len(group_problems)} viable group(s)",
+        evidence,
+        devices=devices,
     )
+
+
+def _group_problems(
+    ctx: Context, group: str, address: str, wanted: set[str], evidence: list[Evidence]
+) -> list[str]:
+    """Why VFIO would refuse group `group` (met through `address`), as clauses; empty if viable."""
+    from auditor.pci import DMA_SAFE_DRIVERS, group_members, read_device
+
+    host = ctx.host
+    try:
+        members = group_members(host, group)
+    except HostError as exc:
+        return [f"cannot be listed: {exc}"]
+    evidence.append(Evidence(f"{IOMMU_GROUPS}/{group}/devices", ", ".join(members)))
+    problems: list[str] = []
+    for member in members:
+        if member in wanted:
+            continue
+        other = read_device(host, member)
+        if (
+            other is None
+            or other.is_bridge
+            or other.driver is None
+            or other.driver in DMA_SAFE_DRIVERS
+        ):
+            continue
+        problems.append(
+            f"also holds {other.describe(ctx.names())}: "
+            f"assign it to the same guest as {address} or bind it to vfio-pci"
+        )
+    return problems + _direct_regions(ctx, group, evidence)
 
 
 def _direct_regions(ctx: Context, group: str, evidence: list[Evidence]) -> list[str]:
@@ -134,6 +161,4 @@ def _direct_regions(ctx: Context, group: str, evidence: list[Evidence]) -> list[
     if not direct:
         return []
     evidence.append(Evidence(path, "; ".join(direct)))
-    return [
-        f"group {group} has a firmware-required direct mapping (RMRR): VFIO refuses to assign it"
-    ]
+    return ["has a firmware-required direct mapping (RMRR): VFIO refuses to assign it"]

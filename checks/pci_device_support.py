@@ -11,7 +11,7 @@ from auditor.context import Context
 from auditor.facts import OSRELEASE, UDEV_DATA
 from auditor.facts import PCI_DEVICES as DEVICES
 from auditor.facts import PCI_DRIVERS as DRIVERS
-from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
 
 CHECK = Check(
     id="pci.device-support",
@@ -34,6 +34,10 @@ CHECK = Check(
 )
 
 
+BUS = {True: "PCI Express", False: "conventional PCI", None: "bus type unknown (needs root)"}
+FUNCTIONS = {True: "multifunction", False: "single function", None: "functions unknown"}
+
+
 def run(ctx: Context) -> Outcome:
     targets, how = ctx.targets()
     if not targets:
@@ -44,54 +48,59 @@ def run(ctx: Context) -> Outcome:
 
     names = ctx.names()
     evidence: list[Evidence] = []
-    missing: list[str] = []
-    notes: list[str] = []
-    unknown: list[str] = []
+    devices: list[DeviceResult] = []
     for address in targets:
         device = read_device(ctx.host, address)
         if device is None:
-            missing.append(address)
+            devices.append(DeviceResult(address, Status.FAIL, "is not found on this host"))
             continue
-        bus = {
-            True: "PCI Express",
-            False: "conventional PCI",
-            None: "bus type unknown (needs root)",
-        }
-        functions = {True: "multifunction", False: "single function", None: "functions unknown"}
-        facts = [bus[device.is_pcie], functions[device.multifunction]]
+        facts = [BUS[device.is_pcie], FUNCTIONS[device.multifunction]]
+        notes: list[str] = []
         if device.is_graphics:
             facts.append("graphics" + (", boot VGA" if device.boot_vga else ""))
             display = "; it is the boot display" if device.boot_vga else ""
-            notes.append(
-                f"{address} is a graphics device (not supported for assignment by RHEL 6{display})"
-            )
+            notes.append(f"is a graphics device (not supported for assignment by RHEL 6{display})")
         evidence.append(
             Evidence(f"{DEVICES}/{address}", f"{device.describe(names)}; " + ", ".join(facts))
         )
         if device.is_pcie is False:
-            notes.append(
-                f"{address} is conventional PCI (restricted: shares interrupts and isolation)"
-            )
-        elif device.is_pcie is None:
-            unknown.append(address)
+            notes.append("is conventional PCI (restricted: shares interrupts and isolation)")
         if device.multifunction:
-            notes.append(
-                f"{address} is multifunction: it cannot be hot-plugged, assign it statically"
+            notes.append("is multifunction: it cannot be hot-plugged, assign it statically")
+        if notes:
+            devices.append(DeviceResult(address, Status.WARN, "; ".join(notes)))
+        elif device.is_pcie is None:
+            devices.append(DeviceResult(address, Status.ERROR, "bus type unknown: needs root"))
+        else:
+            devices.append(
+                DeviceResult(address, Status.PASS, "is single-function PCI Express, not graphics")
             )
-    if missing:
-        return outcome(Status.FAIL, f"not found on this host: {', '.join(missing)}", evidence)
-    if notes:
-        return outcome(Status.WARN, "; ".join(notes), evidence)
-    if unknown:
+
+    def having(status: Status) -> list[DeviceResult]:
+        return [d for d in devices if d.status is status]
+
+    if having(Status.FAIL):
+        missing = ", ".join(d.address for d in having(Status.FAIL))
+        return outcome(Status.FAIL, f"not found on this host: {missing}", evidence, devices=devices)
+    if having(Status.WARN):
+        # One clause per note, each naming its device.
+        notes = [
+            f"{d.address} {note}" for d in having(Status.WARN) for note in d.message.split("; ")
+        ]
+        return outcome(Status.WARN, "; ".join(notes), evidence, devices=devices)
+    if having(Status.ERROR):
+        unknown = ", ".join(d.address for d in having(Status.ERROR))
         return outcome(
             Status.ERROR,
-            f"cannot tell PCI Express from conventional PCI for {', '.join(unknown)} on this kernel "
+            f"cannot tell PCI Express from conventional PCI for {unknown} on this kernel "
             "without reading configuration space: needs root",
             evidence,
             ("Run hostaudit as root.",),
+            devices,
         )
     return outcome(
         Status.PASS,
         f"{len(targets)} device(s) ({how}) are single-function PCI Express, not graphics",
         evidence,
+        devices=devices,
     )

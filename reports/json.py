@@ -1,21 +1,34 @@
-"""The canonical JSON report."""
+"""The canonical JSON report: rendering, the published schema, and loading saved reports."""
 
 from __future__ import annotations
 
 import json
 
-from auditor.model import Report, Result
+from auditor.errors import ReportError
+from auditor.model import (
+    Check,
+    DeviceResult,
+    Evidence,
+    HostInfo,
+    Outcome,
+    Report,
+    Result,
+    Severity,
+    Status,
+)
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
     from typing import Any
 
-SCHEMA_VERSION = "1.0.0"
+# Semantic versioning: a minor version only adds optional keys (see report.schema.json).
+SCHEMA_VERSION = "1.1.0"
+SCHEMA_FILE = "report.schema.json"
 
 
 def result_to_dict(result: Result) -> dict[str, Any]:
     """One result as plain data."""
-    return {
+    data = {
         "id": result.check.id,
         "title": result.check.title,
         "severity": result.check.severity.label,
@@ -25,6 +38,12 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "remediation": list(result.remediation),
         "duration_s": result.duration_s,
     }
+    if result.outcome.devices:
+        data["devices"] = [
+            {"address": d.address, "status": d.status.value, "message": d.message}
+            for d in result.outcome.devices
+        ]
+    return data
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
@@ -37,6 +56,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "kernel_release": report.host.kernel_release,
             "root": report.host.root,
         },
+        "profile": report.profile,
         "started_at": report.started_at,
         "duration_s": report.duration_s,
         "summary": report.summary(),
@@ -47,3 +67,96 @@ def report_to_dict(report: Report) -> dict[str, Any]:
 def render(report: Report) -> str:
     """The report as indented JSON text, ending with a newline."""
     return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def schema_text() -> str:
+    """The published JSON Schema (draft-07), as shipped inside the package."""
+    from importlib.resources import files
+
+    return files("auditor.reports").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+
+
+class ReportLoader:
+    """Reads saved JSON reports back into Reports, validating each against the schema.
+
+    One loader validates many files: building the validator is the costly part.
+    """
+
+    def __init__(self) -> None:
+        import jsonschema  # only re-rendering and diffing need it
+
+        schema = json.loads(schema_text())
+        validator_class = jsonschema.validators.validator_for(schema)
+        validator_class.check_schema(schema)
+        self._validator = validator_class(schema)
+
+    def load(self, path: str) -> Report:
+        """Read and validate one report file; ReportError names the file and what is wrong."""
+        try:
+            with open(path, "rb") as handle:
+                data = json.loads(handle.read())
+        except OSError as exc:
+            raise ReportError(path, exc.strerror or str(exc)) from None
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise ReportError(path, f"not JSON: {exc}") from None
+        return self.parse(data, path)
+
+    def parse(self, data: Any, path: str = "<report>") -> Report:
+        """Validate decoded JSON and build the Report it describes."""
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if isinstance(version, str) and _newer_minor(version):
+            raise ReportError(
+                path,
+                f"written with schema {version}, newer than this hostaudit reads "
+                f"({SCHEMA_VERSION}): upgrade hostaudit",
+            )
+        errors = sorted(self._validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        if errors:
+            where = "/".join(str(part) for part in errors[0].absolute_path) or "(top level)"
+            raise ReportError(path, f"not a hostaudit report: at {where}: {errors[0].message}")
+        return _report(data)
+
+
+def _newer_minor(version: str) -> bool:
+    """True when a 1.x report comes from a newer minor version than this reader knows."""
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False  # the schema's pattern reports it
+    ours_major, ours_minor = (int(part) for part in SCHEMA_VERSION.split(".")[:2])
+    return major == ours_major and minor > ours_minor
+
+
+def _report(data: dict[str, Any]) -> Report:
+    host = data["host"]
+    return Report(
+        tool_version=data["tool"]["version"],
+        host=HostInfo(host["hostname"], host["kernel_release"], host["root"]),
+        started_at=data["started_at"],
+        duration_s=data["duration_s"],
+        results=tuple(_result(item) for item in data["results"]),
+        profile=data.get("profile", "default"),
+    )
+
+
+def _result(item: dict[str, Any]) -> Result:
+    # A saved report keeps the remediation that applied; it becomes the outcome's own, so
+    # Result.remediation gives back exactly what was written.
+    check = Check(
+        id=item["id"],
+        title=item["title"],
+        severity=Severity[item["severity"].upper()],
+        reads=(),
+        remediation=(),
+    )
+    outcome = Outcome(
+        status=Status(item["status"]),
+        message=item["message"],
+        evidence=tuple(Evidence(e["source"], e["value"]) for e in item["evidence"]),
+        remediation=tuple(item["remediation"]),
+        devices=tuple(
+            DeviceResult(d["address"], Status(d["status"]), d["message"])
+            for d in item.get("devices", ())
+        ),
+    )
+    return Result(check, outcome, item["duration_s"])

@@ -150,10 +150,15 @@ def test_selinux_boolean_off():
 def test_gpu_sharing_group_with_usb_names_the_usb_controller():
     result = audit(HOSTS / "gpu-shares-group-with-usb")["iommu.group-isolation"]
     assert (
-        "group 15 of 0000:22:00.0 also holds 0000:1e:00.0 USB controller [1b21:2142] "
+        "0000:22:00.0 is in group 15, which also holds 0000:1e:00.0 USB controller [1b21:2142] "
         "ASMedia Technology Inc. ASM2142 USB 3.1 Host Controller, driver xhci_hcd"
     ) in result.outcome.message
     assert "1d:04.0" not in result.outcome.message  # bridges in the group are fine
+    devices = {d.address: d for d in result.outcome.devices}
+    assert devices["0000:22:00.0"].status is F
+    assert devices["0000:22:00.0"].message.startswith(
+        "is in group 15, which also holds 0000:1e:00.0"
+    )
 
 
 def test_gpu_with_audio_on_host_driver():
@@ -162,6 +167,12 @@ def test_gpu_with_audio_on_host_driver():
     assert "driver snd_hda_intel" in result.outcome.message
     both = audit(HOSTS / "gpu-with-audio", devices=("0000:01:00.0", "0000:01:00.1"))
     assert both["iommu.group-isolation"].status is P
+    assert [
+        (d.address, d.status, d.message) for d in both["iommu.group-isolation"].outcome.devices
+    ] == [
+        ("0000:01:00.0", P, "is in viable group 1"),
+        ("0000:01:00.1", P, "is in viable group 1"),
+    ]
 
 
 def test_requested_device_that_does_not_exist():

@@ -1,0 +1,34 @@
+"""Making host-derived text safe for each medium it is written to.
+
+A device name, hostname or command line is data from the audited host: it may hold control
+characters or markup. HTML uses the standard library's `html.escape`; the rest are here.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Characters XML 1.0 forbids (section 2.2, Char): C0 controls but tab, LF and CR; surrogates;
+# U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _hex(char: str) -> str:
+    return f"\\x{ord(char):02x}"
+
+
+def printable(text: str) -> str:
+    """Control characters shown as \\xNN, so text cannot drive a terminal or break a line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _hex(ch) for ch in text)
+
+
+def xml_text(text: str) -> str:
+    """Text with the characters XML 1.0 cannot carry written as a visible \\xNN."""
+    return _NOT_XML.sub(lambda match: _hex(match.group()), text)
+
+
+def label_value(text: str) -> str:
+    """A Prometheus label value: backslash, double quote and newline escaped (text format)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -1,0 +1,83 @@
+"""Prometheus text exposition format, for node_exporter's textfile collector.
+
+No sample timestamps (the collector refuses them); the run's own time is a metric instead.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+from auditor.escape import label_value
+from auditor.model import Report, Status
+
+
+def _labels(**labels: str) -> str:
+    return "{" + ",".join(f'{name}="{label_value(value)}"' for name, value in labels.items()) + "}"
+
+
+def render(report: Report) -> str:
+    """The report as gauges: per check and status, per device, counts, duration, last run."""
+    out: list[str] = []
+
+    def metric(name: str, help_text: str, samples: list[tuple[str, float | int]]) -> None:
+        out.append(f"# HELP {name} {help_text}")
+        out.append(f"# TYPE {name} gauge")
+        out.extend(f"{name}{labels} {value}" for labels, value in samples)
+
+    metric(
+        "hostaudit_check_status",
+        "1 for the status each check ended with, 0 for the other statuses.",
+        [
+            (
+                _labels(check=r.check.id, severity=r.check.severity.label, status=status.value),
+                int(r.status is status),
+            )
+            for r in report.results
+            for status in Status
+        ],
+    )
+    metric(
+        "hostaudit_device_status",
+        "1 for the status a device check gave each device to be assigned, 0 for the others.",
+        [
+            (
+                _labels(check=r.check.id, device=d.address, status=status.value),
+                int(d.status is status),
+            )
+            for r in report.results
+            for d in r.outcome.devices
+            for status in Status
+        ],
+    )
+    metric(
+        "hostaudit_checks",
+        "Number of checks that ended with each status.",
+        [(_labels(status=status), count) for status, count in report.summary().items()],
+    )
+    metric(
+        "hostaudit_audit_duration_seconds",
+        "How long the audit took.",
+        [("", report.duration_s)],
+    )
+    started = calendar.timegm(time.strptime(report.started_at[:19], "%Y-%m-%dT%H:%M:%S"))
+    metric(
+        "hostaudit_last_run_timestamp_seconds",
+        "When the audit started, in seconds since the Unix epoch.",
+        [("", started)],
+    )
+    metric(
+        "hostaudit_info",
+        "The audited host and the tool: always 1.",
+        [
+            (
+                _labels(
+                    version=report.tool_version,
+                    kernel_release=report.host.kernel_release,
+                    profile=report.profile,
+                ),
+                1,
+            )
+        ],
+    )
+    return "\n".join(out) + "\n"

@@ -1,0 +1,94 @@
+"""A fixed in-memory report that every renderer is tested against.
+
+It has every status, a device check, evidence and remediation, and host strings that try to
+break each format: markup, a quote, an escape sequence, a NUL, and XML's `]]>`.
+"""
+
+from __future__ import annotations
+
+from auditor.model import (
+    Check,
+    DeviceResult,
+    Evidence,
+    HostInfo,
+    Outcome,
+    Report,
+    Result,
+    Severity,
+    Status,
+)
+
+HOSTILE = '<script>alert("x")</script> & \x1b[31mred\x00 ]]>'
+
+
+def _check(check_id: str, severity: Severity, remediation: tuple[str, ...] = ()) -> Check:
+    return Check(
+        id=check_id,
+        title=f"Title of {check_id}",
+        severity=severity,
+        reads=(),
+        remediation=remediation or (f"Generic fix for {check_id}.",),
+    )
+
+
+def sample_report(hostname: str = "hv-07.example.com") -> Report:
+    results = (
+        Result(
+            _check("cpu.virtualization", Severity.CRITICAL),
+            Outcome(Status.PASS, "vmx present", (Evidence("/proc/cpuinfo", "flags: vmx"),)),
+            0.0012,
+        ),
+        Result(
+            _check("iommu.group-isolation", Severity.HIGH),
+            Outcome(
+                Status.FAIL,
+                "0000:01:00.0 is in group 1, which also holds 0000:00:14.0",
+                (Evidence("/sys/kernel/iommu_groups/1/devices", "0000:00:14.0, 0000:01:00.0"),),
+                ("Bind 0000:00:14.0 to vfio-pci.", "Or move the card."),
+                (
+                    DeviceResult(
+                        "0000:01:00.0", Status.FAIL, "is in group 1, which also holds 0000:00:14.0"
+                    ),
+                    DeviceResult("0000:02:00.0", Status.PASS, "is in viable group 2"),
+                ),
+            ),
+            0.004,
+        ),
+        Result(
+            _check("iommu.interrupt-remapping", Severity.HIGH),
+            Outcome(Status.ERROR, "cannot read /proc/interrupts: needs root"),
+            0.0005,
+        ),
+        Result(
+            _check("pci.device-support", Severity.MEDIUM),
+            Outcome(
+                Status.WARN,
+                f"device name {HOSTILE}",
+                (Evidence("/run/udev/data/+pci:0000:01:00.0", HOSTILE),),
+            ),
+            0.002,
+        ),
+        Result(
+            _check("selinux.virt-use-sysfs", Severity.MEDIUM),
+            Outcome(Status.SKIP, "SELinux is disabled"),
+            0.0001,
+        ),
+    )
+    return Report(
+        tool_version="0.1.0",
+        host=HostInfo(hostname, "5.14.0-362.el9.x86_64", "/"),
+        started_at="2026-11-24T08:30:00+00:00",
+        duration_s=0.0123,
+        results=results,
+        profile="default",
+    )
+
+
+def passing_report(hostname: str = "hv-08.example.com") -> Report:
+    """A second host whose every check passes."""
+    report = sample_report(hostname)
+    results = tuple(
+        Result(r.check, Outcome(Status.PASS, f"{r.check.id} is fine"), r.duration_s)
+        for r in report.results
+    )
+    return Report(report.tool_version, report.host, report.started_at, 0.01, results, "production")
