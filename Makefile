@@ -29,15 +29,20 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# iasl (acpica-tools) recompiles the ACPI fixtures; umockdev fakes udev for the pyudev path.
-# Both are test tools only: installed when we can (root with apt-get), else those tests skip.
+# Test tools from Debian, none needed by the product: iasl (acpica-tools) recompiles the ACPI
+# fixtures, umockdev fakes udev for the pyudev path, chromium renders the HTML report.
+# Installed when we can (root with apt-get); otherwise their tests skip and say why.
 test-system-deps:
-	@if command -v iasl >/dev/null && command -v umockdev-run >/dev/null; then :; \
+	@missing=""; \
+	command -v iasl >/dev/null || missing="$$missing acpica-tools"; \
+	command -v umockdev-run >/dev/null || missing="$$missing umockdev"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing test tools: acpica-tools umockdev"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq acpica-tools umockdev >/dev/null) \
-			|| echo "warning: could not install acpica-tools/umockdev; their tests will skip"; \
-	else echo "note: acpica-tools/umockdev missing and not installable here; their tests will skip"; fi
+		echo "installing test tools:$$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+			|| echo "warning: could not install$$missing; their tests will skip"; \
+	else echo "note: test tools missing and not installable here:$$missing; their tests will skip"; fi
 
 # The oldest supported runtime (Python 3.9 with RHEL 9's library versions) and the newest.
 # Interpreters come from pyenv or PATH; a missing one is reported and skipped, not failed.
@@ -59,7 +64,8 @@ bench:
 	$(PYTHON) -m venv $(VENV)-bench
 	$(VENV)-bench/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
 	$(VENV)-bench/bin/pip install --quiet --disable-pip-version-check .
-	cd benchmarks && ../$(VENV)-bench/bin/python bench_audit.py
+	cd benchmarks && ../$(VENV)-bench/bin/python bench_audit.py; a=$$?; \
+		../$(VENV)-bench/bin/python bench_reports.py; r=$$?; exit $$((a || r))
 
 clean:
 	rm -rf $(VENV) $(VENV)-3.9 $(VENV)-3.13 $(VENV)-bench build *.egg-info .pytest_cache .mypy_cache .ruff_cache

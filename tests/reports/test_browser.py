@@ -20,6 +20,7 @@ from tests.conftest import HOSTS, audit_report
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 FAIL_RED = (0xB3, 0x26, 0x1E)  # --fail in reports/html.py
+WARN_AMBER = (0xA1, 0x5C, 0x00)  # --warn
 WIDTH, HEIGHT = 1280, 900
 
 
@@ -119,3 +120,19 @@ def test_browser_renders_a_failing_host_with_failures_visible(tmp_path):
     # The failures heading is a full-width red band (about 1150 x 40 px) in the first screen;
     # the status badges alone are a few hundred pixels each.
     assert count_colour(rows, bpp, FAIL_RED) > 30_000
+
+
+@pytest.mark.skipif(browser() is None, reason="no Chromium (Debian package chromium) installed")
+def test_browser_filters_by_status_without_scripts(tmp_path):
+    """Selecting "Warnings" (its radio checked, as a click on the label does) hides failures."""
+    page = html.render(audit_report(HOSTS / "gpu-shares-group-with-usb"))
+    default = 'id="show-all" class="filter-input" checked>'
+    assert default in page
+    page = page.replace(default, 'id="show-all" class="filter-input">').replace(
+        'id="show-warn" class="filter-input">', 'id="show-warn" class="filter-input" checked>'
+    )
+    (tmp_path / "warn.html").write_text(page, encoding="utf-8")
+    screenshot(tmp_path / "warn.html", tmp_path / "warn.png", tmp_path / "profile")
+    _, _, rows, bpp = decode_png((tmp_path / "warn.png").read_bytes())
+    assert count_colour(rows, bpp, WARN_AMBER) > 30_000  # the warnings band, now first
+    assert count_colour(rows, bpp, FAIL_RED) < 5_000  # only the summary's badges
