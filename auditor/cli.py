@@ -224,10 +224,10 @@ def _render(fmt: str, reports: list[Report], option: str, colour: bool = False) 
 def _print_reports(reports: list[Report], args: argparse.Namespace) -> int:
     from auditor.model import Status
 
-    statuses = {result.status for report in reports for result in report.results}
-    if Status.FAIL in statuses:
+    verdicts = {report.verdict() for report in reports}
+    if Status.FAIL in verdicts:
         code = EXIT_FAIL
-    elif Status.ERROR in statuses:
+    elif Status.ERROR in verdicts:
         code = EXIT_ERROR
     else:
         code = EXIT_OK

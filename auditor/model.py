@@ -20,10 +20,12 @@ class Status(enum.Enum):
     FAIL = "fail"
     SKIP = "skip"
     ERROR = "error"
+    # A failure that a profile's waiver accepts until its expiry date.
+    WAIVED = "waived"
 
 
 # Most urgent first: the order reports list results in, and the worst status of a set wins.
-URGENCY = (Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.PASS)
+URGENCY = (Status.FAIL, Status.ERROR, Status.WARN, Status.WAIVED, Status.SKIP, Status.PASS)
 
 
 class Severity(enum.IntEnum):
@@ -55,6 +57,8 @@ class Check:
     requires: tuple[str, ...] = ()
     # Filled in by the registry from the module docstring.
     description: str = ""
+    # Parameters a profile may set, with their defaults: (("max_functions_per_guest", 0),).
+    params: tuple[tuple[str, object], ...] = ()
 
     @property
     def group(self) -> str:
@@ -114,6 +118,13 @@ class Result:
     check: Check
     outcome: Outcome
     duration_s: float = 0.0
+    # Whether this result sets the exit code: a failure at or above the profile's fail_on
+    # severity, or a warning where the profile says warnings fail. None: a plain failure.
+    blocking: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.blocking is None:
+            object.__setattr__(self, "blocking", self.outcome.status is Status.FAIL)
 
     @property
     def status(self) -> Status:
@@ -123,7 +134,7 @@ class Result:
     @property
     def remediation(self) -> tuple[str, ...]:
         """Steps to fix a non-passing result: host-specific ones first, else the header's."""
-        if self.status in (Status.PASS, Status.SKIP):
+        if self.status in (Status.PASS, Status.SKIP, Status.WAIVED):
             return ()
         return self.outcome.remediation or self.check.remediation
 
@@ -147,6 +158,9 @@ class Report:
     duration_s: float
     results: tuple[Result, ...] = field(default_factory=tuple)
     profile: str = "default"
+    # What the operator should know beyond the results: waivers that expired or expire soon,
+    # device identifiers that matched nothing.
+    notices: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, int]:
         """Count of results per status, every status present."""
@@ -156,8 +170,14 @@ class Report:
         return counts
 
     def verdict(self) -> Status:
-        """The audit in one word: fail, else error, else warn, else pass (skips alone pass)."""
-        return worst(result.status for result in self.results)
+        """The audit in one word, as the exit code sees it: fail (a blocking result), else
+        error, else warn (warnings and failures the profile does not block on), else pass."""
+        statuses = set()
+        for result in self.results:
+            if result.blocking:
+                return Status.FAIL
+            statuses.add(Status.WARN if result.status is Status.FAIL else result.status)
+        return worst(statuses)
 
 
 def by_urgency(results: Iterable[Result]) -> list[Result]:
@@ -167,7 +187,7 @@ def by_urgency(results: Iterable[Result]) -> list[Result]:
 
 
 def worst(statuses: Iterable[Status]) -> Status:
-    """The most urgent of some statuses (URGENCY order); `skip` and none at all count as pass."""
+    """The most urgent of some statuses (URGENCY order); waived, skipped and none pass."""
     present = set(statuses)
     for status in URGENCY[:3]:
         if status in present:

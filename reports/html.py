@@ -3,30 +3,38 @@
 It works offline and from an e-mail attachment, and it filters by status without a server
 or JavaScript: hidden radio buttons precede the page, and CSS `:checked ~` rules hide the
 sections of the other statuses. Printing shows everything. Every host-derived string goes
-through `escape()`; element ids are built from indexes, never from host data.
+through `escape()` below; element ids are built from indexes, never from host data.
 """
 
 from __future__ import annotations
 
-from html import escape
+import html
 
+from auditor.escape import xml_text
 from auditor.model import URGENCY, Report, Result, Status, worst
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+def escape(text: str) -> str:
+    """Host text as HTML: markup escaped, control characters shown as \\xNN (a NUL or an
+    escape sequence would otherwise reach the page)."""
+    return html.escape(xml_text(text), quote=True)
+
+
 HEADINGS = {
     Status.FAIL: "Failures",
     Status.ERROR: "Errors (could not tell)",
     Status.WARN: "Warnings",
+    Status.WAIVED: "Waived",
     Status.SKIP: "Skipped",
     Status.PASS: "Passed",
 }
 
 # Status colours; the failure heading's red is what the browser test looks for.
 CSS = """
-:root { --fail: #b3261e; --error: #6a1b9a; --warn: #a15c00; --skip: #5f6368; --pass: #1e6b30;
+:root { --fail: #b3261e; --error: #6a1b9a; --warn: #a15c00; --waived: #00677f; --skip: #5f6368; --pass: #1e6b30;
   --line: #d0d4d9; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1f24; }
 body { margin: 0 auto; max-width: 72rem; padding: 1rem 1.5rem 3rem; line-height: 1.45; }
 h1 { font-size: 1.5rem; margin: .5rem 0; } h2 { font-size: 1.2rem; } h3 { font-size: 1rem; margin: 0; }
@@ -39,19 +47,23 @@ th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
   color: #fff; font-weight: 700; font-size: .8rem; text-align: center; text-transform: uppercase; }
 .b-fail { background: var(--fail); } .b-error { background: var(--error); }
 .b-warn { background: var(--warn); } .b-skip { background: var(--skip); }
+.b-waived { background: var(--waived); }
 .b-pass { background: var(--pass); }
 .verdict { font-size: 1.1rem; font-weight: 700; }
+.notices { border: 1px solid var(--warn); border-radius: .3rem; padding: 0 .8rem; margin: 1rem 0; }
 .filter-input { position: absolute; opacity: 0; pointer-events: none; }
 .filters { margin: 1rem 0; display: flex; flex-wrap: wrap; gap: .5rem; }
 .filters label { border: 1px solid var(--line); border-radius: 1rem; padding: .2rem .8rem; cursor: pointer; }
 .results > h2 { color: #fff; padding: .4rem .75rem; border-radius: .3rem; margin: 1.5rem 0 .5rem; }
 .s-fail > h2 { background: var(--fail); } .s-error > h2 { background: var(--error); }
 .s-warn > h2 { background: var(--warn); } .s-skip > h2 { background: var(--skip); }
+.s-waived > h2 { background: var(--waived); }
 .s-pass > h2 { background: var(--pass); }
 .result { border: 1px solid var(--line); border-left-width: .4rem; border-radius: .3rem;
   padding: .6rem .8rem; margin: .5rem 0; break-inside: avoid; }
 .s-fail .result { border-left-color: var(--fail); } .s-error .result { border-left-color: var(--error); }
 .s-warn .result { border-left-color: var(--warn); } .s-skip .result { border-left-color: var(--skip); }
+.s-waived .result { border-left-color: var(--waived); }
 .s-pass .result { border-left-color: var(--pass); }
 .result h4 { margin: .6rem 0 .2rem; font-size: .9rem; }
 .result ol { margin: .2rem 0; padding-left: 1.5rem; }
@@ -63,10 +75,12 @@ th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
 #show-fail:checked ~ main .results:not(.s-fail),
 #show-error:checked ~ main .results:not(.s-error),
 #show-warn:checked ~ main .results:not(.s-warn),
+#show-waived:checked ~ main .results:not(.s-waived),
 #show-skip:checked ~ main .results:not(.s-skip),
 #show-pass:checked ~ main .results:not(.s-pass) { display: none; }
 #show-all:checked ~ header label[for=show-all], #show-fail:checked ~ header label[for=show-fail],
 #show-error:checked ~ header label[for=show-error], #show-warn:checked ~ header label[for=show-warn],
+#show-waived:checked ~ header label[for=show-waived],
 #show-skip:checked ~ header label[for=show-skip], #show-pass:checked ~ header label[for=show-pass]
   { background: #1b1f24; color: #fff; }
 @media print {
@@ -114,6 +128,13 @@ def _page(reports: Sequence[Report], title: str) -> str:
     parts.append("</p>\n")
     if not fleet:
         parts.append(_facts(reports[0]))
+    notices = [(report, notice) for report in reports for notice in report.notices]
+    if notices:
+        items = "".join(
+            f"<li>{escape(report.host.hostname) + ': ' if fleet else ''}{escape(notice)}</li>"
+            for report, notice in notices
+        )
+        parts.append(f'<div class="notices"><h2>Notices</h2><ul>{items}</ul></div>\n')
     parts.append('<nav class="filters" aria-label="Show">')
     parts.append(f'<label for="show-all">All ({sum(counts.values())})</label>')
     parts += [

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # Semantic versioning: a minor version only adds optional keys (see report.schema.json).
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 SCHEMA_FILE = "report.schema.json"
 
 
@@ -37,6 +37,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "evidence": [{"source": e.source, "value": e.value} for e in result.outcome.evidence],
         "remediation": list(result.remediation),
         "duration_s": result.duration_s,
+        "blocking": result.blocking,
     }
     if result.outcome.devices:
         data["devices"] = [
@@ -60,6 +61,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "started_at": report.started_at,
         "duration_s": report.duration_s,
         "summary": report.summary(),
+        "notices": list(report.notices),
         "results": [result_to_dict(result) for result in report.results],
     }
 
@@ -136,6 +138,7 @@ def _report(data: dict[str, Any]) -> Report:
         duration_s=data["duration_s"],
         results=tuple(_result(item) for item in data["results"]),
         profile=data.get("profile", "default"),
+        notices=tuple(data.get("notices", ())),
     )
 
 
@@ -159,4 +162,4 @@ def _result(item: dict[str, Any]) -> Result:
             for d in item.get("devices", ())
         ),
     )
-    return Result(check, outcome, item["duration_s"])
+    return Result(check, outcome, item["duration_s"], item.get("blocking"))

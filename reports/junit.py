@@ -1,11 +1,12 @@
 """JUnit XML for CI servers, valid for the strict Windy Road JUnit.xsd.
 
 Mapping (one <testsuite> per host, one <testcase> per check):
-  pass, warn  -> no child (the strict schema allows none); warnings are listed in <system-out>
-                 unless `warn_fails`, when they become <failure>
+  pass, warn  -> no child (the strict schema allows none); warnings are listed in <system-out>,
+                 unless the profile says warnings fail: then <failure>
   fail        -> <failure message=... type=severity>, text: message, evidence, remediation
   error       -> <error message=... type=severity>, same text
   skip        -> <skipped message=reason>
+  waived      -> <skipped message=the waiver's justification and expiry>
 The schema requires <properties>, <system-out>, <system-err>, a `timestamp` without time zone
 and `hostname` on every suite, and `package` and `id` on suites inside <testsuites>.
 """
@@ -22,23 +23,22 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-def render(report: Report, warn_fails: bool = False) -> str:
+def render(report: Report) -> str:
     """One host's report as a JUnit document."""
-    return render_fleet([report], warn_fails)
+    return render_fleet([report])
 
 
-def render_fleet(reports: Sequence[Report], warn_fails: bool = False) -> str:
+def render_fleet(reports: Sequence[Report]) -> str:
     """Several hosts' reports as one JUnit document, a testsuite per host."""
     root = ET.Element("testsuites")
     for index, report in enumerate(reports):
-        root.append(_suite(report, index, warn_fails))
+        root.append(_suite(report, index))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _suite(report: Report, index: int, warn_fails: bool) -> ET.Element:
+def _suite(report: Report, index: int) -> ET.Element:
     hostname = xml_text(report.host.hostname) or "localhost"
-    failing = {Status.FAIL, Status.WARN} if warn_fails else {Status.FAIL}
     statuses = [result.status for result in report.results]
     suite = ET.Element(
         "testsuite",
@@ -50,9 +50,9 @@ def _suite(report: Report, index: int, warn_fails: bool) -> ET.Element:
             # The schema's timestamp pattern has no time zone; ours are UTC.
             "timestamp": report.started_at[:19],
             "tests": str(len(statuses)),
-            "failures": str(sum(status in failing for status in statuses)),
+            "failures": str(sum(map(_is_failure, report.results))),
             "errors": str(statuses.count(Status.ERROR)),
-            "skipped": str(statuses.count(Status.SKIP)),
+            "skipped": str(statuses.count(Status.SKIP) + statuses.count(Status.WAIVED)),
             "time": f"{report.duration_s:.6f}",
         },
     )
@@ -67,13 +67,18 @@ def _suite(report: Report, index: int, warn_fails: bool) -> ET.Element:
     ):
         ET.SubElement(properties, "property", {"name": name, "value": xml_text(value)})
     for result in report.results:
-        suite.append(_case(hostname, result, failing))
-    ET.SubElement(suite, "system-out").text = xml_text(_system_out(report, warn_fails))
+        suite.append(_case(hostname, result))
+    ET.SubElement(suite, "system-out").text = xml_text(_system_out(report))
     ET.SubElement(suite, "system-err").text = ""
     return suite
 
 
-def _case(hostname: str, result: Result, failing: set[Status]) -> ET.Element:
+def _is_failure(result: Result) -> bool:
+    """A failure, or a warning that blocks (the profile says warnings fail)."""
+    return result.status is Status.FAIL or (result.status is Status.WARN and bool(result.blocking))
+
+
+def _case(hostname: str, result: Result) -> ET.Element:
     check = result.check
     case = ET.Element(
         "testcase",
@@ -85,13 +90,13 @@ def _case(hostname: str, result: Result, failing: set[Status]) -> ET.Element:
     )
     status = result.status
     message = xml_text(result.outcome.message)
-    if status in failing:
+    if _is_failure(result):
         child = ET.SubElement(case, "failure", {"message": message, "type": check.severity.label})
         child.text = xml_text(_details(result))
     elif status is Status.ERROR:
         child = ET.SubElement(case, "error", {"message": message, "type": check.severity.label})
         child.text = xml_text(_details(result))
-    elif status is Status.SKIP:
+    elif status in (Status.SKIP, Status.WAIVED):
         ET.SubElement(case, "skipped", {"message": message})
     return case
 
@@ -108,7 +113,7 @@ def _details(result: Result) -> str:
     return "\n".join(lines)
 
 
-def _system_out(report: Report, warn_fails: bool) -> str:
+def _system_out(report: Report) -> str:
     """Everything the test cases cannot hold: the host, warnings, and passing checks' evidence."""
     host = report.host
     lines = [
@@ -116,8 +121,9 @@ def _system_out(report: Report, warn_fails: bool) -> str:
         f"root {host.root}, profile {report.profile}) started {report.started_at}: "
         f"verdict {report.verdict().value}",
     ]
+    lines += [f"notice: {notice}" for notice in report.notices]
     for result in report.results:
-        if result.status is Status.WARN and not warn_fails:
+        if result.status is Status.WARN and not result.blocking:
             lines += ["", f"[warn] {result.check.id} (counted as a pass): " + _details(result)]
     for result in report.results:
         if result.status is Status.PASS:

@@ -46,6 +46,7 @@ def render(report: Report) -> str:
             lines.append(f"{word} {result.check.id}: {printable(result.outcome.message)}")
         for device in devices:  # the check's message repeats these; one line per device
             lines.append(f"{word} {result.check.id} {device.address}: {printable(device.message)}")
+    lines += [f"NOTICE {printable(notice)}" for notice in report.notices]
     host = report.host
     lines.append(
         f"host {printable(host.hostname)}, kernel {printable(host.kernel_release)}, "

@@ -20,6 +20,7 @@ COLOURS = {
     Status.FAIL: "\033[31m",
     Status.SKIP: "\033[2m",
     Status.ERROR: "\033[35m",
+    Status.WAIVED: "\033[36m",
 }
 RESET = "\033[0m"
 
@@ -63,6 +64,8 @@ def render(report: Report, colour: bool = False) -> str:
                     subsequent_indent="    ",
                 )
             )
+    if report.notices:
+        lines += ["", "notices:"] + [f"  - {printable(notice)}" for notice in report.notices]
     summary = report.summary()
     lines += [
         "",

@@ -69,6 +69,17 @@ def sample_report(hostname: str = "hv-07.example.com") -> Report:
             0.002,
         ),
         Result(
+            _check("kvm.unsafe-interrupts", Severity.HIGH),
+            Outcome(
+                Status.WAIVED,
+                "waived until 2026-12-01 (UTC) by virt-team: lab host, OPS-1234; "
+                "finding: allow_unsafe_interrupts is Y",
+                (Evidence("/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "Y"),),
+            ),
+            0.0003,
+            False,
+        ),
+        Result(
             _check("selinux.virt-use-sysfs", Severity.MEDIUM),
             Outcome(Status.SKIP, "SELinux is disabled"),
             0.0001,
@@ -81,6 +92,7 @@ def sample_report(hostname: str = "hv-07.example.com") -> Report:
         duration_s=0.0123,
         results=results,
         profile="default",
+        notices=("waiver for kvm.unsafe-interrupts (virt-team) expires on 2026-12-01, in 7 days",),
     )
 
 
