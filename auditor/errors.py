@@ -51,3 +51,12 @@ class ReportError(AuditorError):
         self.path = path
         self.detail = detail
         super().__init__(f"{path}: {detail}")
+
+
+class ProfileError(AuditorError):
+    """A profile cannot be used: names the file, the key path, what was found and expected."""
+
+    def __init__(self, source: str, key: str, found: str, expected: str) -> None:
+        self.source, self.key, self.found, self.expected = source, key, found, expected
+        where = f"profile {source}" + (f": {key}" if key else "")
+        super().__init__(f"{where}: found {found}, expected {expected}")

@@ -165,3 +165,75 @@ def device_names(host: Host) -> dict[str, str]:
         if name:
             names[entry[5:]] = name
     return names
+
+
+def all_devices(host: Host) -> list[str]:
+    """Addresses of every PCI function on the host."""
+    try:
+        entries = host.listdir(DEVICES)
+    except HostError:
+        return []
+    return sorted(entry for entry in entries if "." in entry)
+
+
+def resolve_selectors(host: Host, selectors: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(addresses named, selectors that matched no device). Addresses stand for themselves,
+    present or not (the checks say when one does not exist); vendor:device and class
+    prefixes match every device on the host that has them."""
+    from auditor.parsers.pci import is_address, selector_matches
+
+    addresses = [s for s in selectors if is_address(s)]
+    patterns = [s for s in selectors if not is_address(s)]
+    unmatched: list[str] = []
+    if patterns:
+        devices = [d for d in map(lambda a: read_device(host, a), all_devices(host)) if d]
+        for pattern in patterns:
+            found = [
+                d.address
+                for d in devices
+                if selector_matches(pattern, d.address, d.vendor_device, d.pci_class)
+            ]
+            addresses += found
+            if not found:
+                unmatched.append(pattern)
+    return sorted(set(addresses)), unmatched
+
+
+def group_problems(
+    host: Host, group: str, wanted: set[str], names: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """Why VFIO would refuse IOMMU group `group` to a guest given `wanted`, as clauses
+    (empty if viable), and the group's members. A member blocks when a host driver other
+    than vfio-pci, pci-stub or a port driver holds it; a firmware-required direct mapping
+    (non-relaxable RMRR) makes VFIO refuse the whole group."""
+    try:
+        members = group_members(host, group)
+    except HostError as exc:
+        return [f"cannot be listed: {exc}"], []
+    problems: list[str] = []
+    for member in members:
+        if member in wanted:
+            continue
+        other = read_device(host, member)
+        if (
+            other is None
+            or other.is_bridge
+            or other.driver is None
+            or other.driver in DMA_SAFE_DRIVERS
+        ):
+            continue
+        problems.append(
+            f"also holds {other.describe(names)}: assign it to the same guest or bind it to vfio-pci"
+        )
+    if direct_regions(host, group):
+        problems.append("has a firmware-required direct mapping (RMRR): VFIO refuses to assign it")
+    return problems, members
+
+
+def direct_regions(host: Host, group: str) -> list[str]:
+    """The group's `direct` reserved regions (non-relaxable RMRRs), as their lines."""
+    try:
+        text = host.read_text(f"/sys/kernel/iommu_groups/{group}/reserved_regions", limit=65536)
+    except HostError:
+        return []
+    return [line for line in text.splitlines() if line.split()[-1:] == ["direct"]]

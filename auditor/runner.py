@@ -31,21 +31,44 @@ def run_one(item: LoadedCheck, ctx: Context) -> Outcome:
 
 
 def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> Report:
-    """Run every check in order and collect a Report."""
+    """Run every check the profile enables, in order, and collect a Report.
+
+    The profile (ctx.profile) sets each check's severity, which failures block (set the exit
+    code), and the waivers; dependents see the raw outcome, so a waived failure of a check
+    still blocks the checks that need it.
+    """
+    profile = ctx.profile
+    today = None
+    if profile is not None and profile.waivers:
+        from auditor.profile import apply_waivers, today_utc
+
+        today = today_utc()
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     start = time.perf_counter()
     results: list[Result] = []
+    notices: list[str] = []
     for item in checks:
+        check = item.check
+        if profile is not None:
+            if not profile.policy(check.id).enabled:
+                continue
+            check = profile.header(check)
         begin = time.perf_counter()
         outcome = run_one(item, ctx)
-        ctx.results[item.check.id] = outcome
-        results.append(Result(item.check, outcome, round(time.perf_counter() - begin, 6)))
+        ctx.results[check.id] = outcome
+        if today is not None and profile is not None:
+            outcome, waiver_notices = apply_waivers(profile, check, outcome, today)
+            notices += waiver_notices
+        blocking = profile.blocking(check, outcome.status) if profile is not None else None
+        results.append(Result(check, outcome, round(time.perf_counter() - begin, 6), blocking))
     return Report(
         tool_version=__version__,
         host=host_info,
         started_at=started_at,
         duration_s=round(time.perf_counter() - start, 6),
         results=tuple(results),
+        profile=profile.name if profile is not None else "default",
+        notices=tuple(ctx.notices + notices),
     )
 
 

@@ -9,7 +9,7 @@ ineligible, and `pcie_acs_override=` (an out-of-tree patch) only pretends to iso
 
 from __future__ import annotations
 
-from auditor.context import Context
+from auditor.context import LIBVIRT_QEMU, Context
 from auditor.errors import HostError
 from auditor.facts import CMDLINE, IOMMU_GROUPS, OSRELEASE, UDEV_DATA, running_cmdline
 from auditor.facts import PCI_DEVICES as DEVICES
@@ -22,7 +22,10 @@ CHECK = Check(
     title="Devices to be assigned sit in isolated IOMMU groups",
     severity=Severity.HIGH,
     reads=(
+        DEVICES,
         f"{DEVICES}/*",
+        LIBVIRT_QEMU,
+        f"{LIBVIRT_QEMU}/*.xml",
         f"{DRIVERS}/vfio-pci",
         f"{DRIVERS}/pci-stub",
         f"{IOMMU_GROUPS}",
@@ -61,11 +64,11 @@ def run(ctx: Context) -> Outcome:
             "such as sosreports do not collect them",
         )
     # PCI code loads only for audits that have devices to look at.
-    from auditor.pci import read_device
+    from auditor.pci import direct_regions, group_problems, read_device
 
     evidence = [Evidence("targets", f"{', '.join(targets)} ({how})")]
     wanted = set(targets)
-    group_problems: dict[str, list[str]] = {}  # each group is examined once
+    checked: dict[str, tuple[list[str], list[str]]] = {}  # each group is examined once
     devices: list[DeviceResult] = []
     for address in targets:
         device = read_device(host, address)
@@ -80,9 +83,16 @@ def run(ctx: Context) -> Outcome:
                 )
             )
             continue
-        if group not in group_problems:
-            group_problems[group] = _group_problems(ctx, group, address, wanted, evidence)
-        problems = group_problems[group]
+        if group not in checked:
+            checked[group] = group_problems(host, group, wanted, ctx.names())
+            problems, members = checked[group]
+            evidence.append(Evidence(f"{IOMMU_GROUPS}/{group}/devices", ", ".join(members)))
+            direct = direct_regions(host, group)
+            if direct:
+                evidence.append(
+                    Evidence(f"{IOMMU_GROUPS}/{group}/reserved_regions", "; ".join(direct))
+                )
+        problems = checked[group][0]
         if problems:
             devices.append(
                 DeviceResult(
@@ -113,52 +123,7 @@ def run(ctx: Context) -> Outcome:
         )
     return outcome(
         Status.PASS,
-        f"{len(targets)} device(s) in {len(group_problems)} viable group(s)",
+        f"{len(targets)} device(s) in {len(checked)} viable group(s)",
         evidence,
         devices=devices,
     )
-
-
-def _group_problems(
-    ctx: Context, group: str, address: str, wanted: set[str], evidence: list[Evidence]
-) -> list[str]:
-    """Why VFIO would refuse group `group` (met through `address`), as clauses; empty if viable."""
-    from auditor.pci import DMA_SAFE_DRIVERS, group_members, read_device
-
-    host = ctx.host
-    try:
-        members = group_members(host, group)
-    except HostError as exc:
-        return [f"cannot be listed: {exc}"]
-    evidence.append(Evidence(f"{IOMMU_GROUPS}/{group}/devices", ", ".join(members)))
-    problems: list[str] = []
-    for member in members:
-        if member in wanted:
-            continue
-        other = read_device(host, member)
-        if (
-            other is None
-            or other.is_bridge
-            or other.driver is None
-            or other.driver in DMA_SAFE_DRIVERS
-        ):
-            continue
-        problems.append(
-            f"also holds {other.describe(ctx.names())}: "
-            f"assign it to the same guest as {address} or bind it to vfio-pci"
-        )
-    return problems + _direct_regions(ctx, group, evidence)
-
-
-def _direct_regions(ctx: Context, group: str, evidence: list[Evidence]) -> list[str]:
-    """A non-relaxable RMRR shows as a `direct` reserved region: VFIO refuses the group."""
-    path = f"{IOMMU_GROUPS}/{group}/reserved_regions"
-    try:
-        text = ctx.host.read_text(path, limit=65536)
-    except HostError:
-        return []
-    direct = [line for line in text.splitlines() if line.split()[-1:] == ["direct"]]
-    if not direct:
-        return []
-    evidence.append(Evidence(path, "; ".join(direct)))
-    return ["has a firmware-required direct mapping (RMRR): VFIO refuses to assign it"]

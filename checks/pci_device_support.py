@@ -7,7 +7,7 @@ a multifunction device cannot be hot-plugged and must be assigned statically.
 
 from __future__ import annotations
 
-from auditor.context import Context
+from auditor.context import LIBVIRT_QEMU, Context
 from auditor.facts import OSRELEASE, UDEV_DATA
 from auditor.facts import PCI_DEVICES as DEVICES
 from auditor.facts import PCI_DRIVERS as DRIVERS
@@ -18,7 +18,10 @@ CHECK = Check(
     title="Devices to be assigned are supported for assignment",
     severity=Severity.MEDIUM,
     reads=(
+        DEVICES,
         f"{DEVICES}/*",
+        LIBVIRT_QEMU,
+        f"{LIBVIRT_QEMU}/*.xml",
         f"{DRIVERS}/vfio-pci",
         f"{DRIVERS}/pci-stub",
         UDEV_DATA,
@@ -31,6 +34,8 @@ CHECK = Check(
         "do not hot-plug them.",
     ),
     references=("RHEL 6 Virtualization Host Configuration Guide, PCI device assignment",),
+    # The rhel6 profile forbids graphics devices: they fail instead of warning.
+    params=(("allow_graphics", True),),
 )
 
 
@@ -67,7 +72,9 @@ def run(ctx: Context) -> Outcome:
             notes.append("is conventional PCI (restricted: shares interrupts and isolation)")
         if device.multifunction:
             notes.append("is multifunction: it cannot be hot-plugged, assign it statically")
-        if notes:
+        if device.is_graphics and not ctx.param(CHECK, "allow_graphics"):
+            devices.append(DeviceResult(address, Status.FAIL, "; ".join(notes)))
+        elif notes:
             devices.append(DeviceResult(address, Status.WARN, "; ".join(notes)))
         elif device.is_pcie is None:
             devices.append(DeviceResult(address, Status.ERROR, "bus type unknown: needs root"))
@@ -80,8 +87,8 @@ def run(ctx: Context) -> Outcome:
         return [d for d in devices if d.status is status]
 
     if having(Status.FAIL):
-        missing = ", ".join(d.address for d in having(Status.FAIL))
-        return outcome(Status.FAIL, f"not found on this host: {missing}", evidence, devices=devices)
+        message = "; ".join(f"{d.address} {d.message}" for d in having(Status.FAIL))
+        return outcome(Status.FAIL, message, evidence, devices=devices)
     if having(Status.WARN):
         # One clause per note, each naming its device.
         notes = [

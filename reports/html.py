@@ -17,6 +17,7 @@ TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+
 def escape(text: str) -> str:
     """Host text as HTML: markup escaped, control characters shown as \\xNN (a NUL or an
     escape sequence would otherwise reach the page)."""

@@ -29,6 +29,7 @@ CHECK_IDS = (
     "selinux.virt-use-sysfs",
     "iommu.group-isolation",
     "pci.device-support",
+    "guest.assigned-devices",
 )
 
 Spec = dict[str, Union[str, bytes, "Link"]]

@@ -52,7 +52,7 @@ def test_one_audit_writes_every_file_format(tmp_path):
         ("html", 1, "<!DOCTYPE html>"),
         ("junit", 1, '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>'),
         ("prometheus", 1, "# HELP hostaudit_check_status"),
-        ("nagios", 2, "HOSTAUDIT CRITICAL - 1 of 9 checks failed"),
+        ("nagios", 2, "HOSTAUDIT CRITICAL - 1 of 10 checks failed"),
     ],
 )
 def test_format_chooses_stdout(fmt, code, start):

@@ -52,6 +52,46 @@ def normalise_address(text: str) -> str:
     )
 
 
+ADDRESS_FORMS = "a PCI address: 0000:01:00.0, 01:00.0 or pci_0000_01_00_0"
+ID_FORMS = ADDRESS_FORMS + ", or vendor:device such as 8086:10c9"
+SELECTOR_FORMS = ID_FORMS + ", or a class prefix such as class:03 or class:0302"
+_VENDOR_DEVICE = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
+_CLASS = re.compile(r"^class:(?:0x)?([0-9a-fA-F]{2}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6})$")
+
+
+def parse_selector(text: str, allow_class: bool = True) -> str:
+    """A device identifier, normalised: an address (`0000:01:00.0`), `vendor:device` in lower
+    case (`8086:10c9`), or a class prefix (`class:0302`); ValueError if it is none of them."""
+    text = text.strip()
+    match = _VENDOR_DEVICE.match(text)
+    if match:
+        return f"{match.group(1).lower()}:{match.group(2).lower()}"
+    match = _CLASS.match(text)
+    if match and allow_class:
+        return f"class:{match.group(1).lower()}"
+    try:
+        return normalise_address(text)
+    except ValueError:
+        forms = SELECTOR_FORMS if allow_class else ID_FORMS
+        raise ValueError(f"{text!r} is not a device identifier (expected {forms})") from None
+
+
+def is_address(selector: str) -> bool:
+    """Whether a normalised selector is one address (not vendor:device or a class)."""
+    return "." in selector
+
+
+def selector_matches(
+    selector: str, address: str, vendor_device: str, pci_class: int | None
+) -> bool:
+    """Whether a normalised selector names the device at `address`."""
+    if selector.startswith("class:"):
+        return pci_class is not None and f"{pci_class:06x}".startswith(selector[6:])
+    if is_address(selector):
+        return selector == address
+    return selector == vendor_device
+
+
 def nodedev_name(address: str) -> str:
     """The libvirt node device name of an address: `0000:01:00.0` -> `pci_0000_01_00_0`."""
     return "pci_" + address.replace(":", "_").replace(".", "_")

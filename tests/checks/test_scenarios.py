@@ -12,20 +12,20 @@ from tests.conftest import CHECK_IDS, HOSTS, audit, audit_report, evidence_text
 P, W, F, S, E = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP, Status.ERROR
 # Expected status of each check, in CHECK_IDS order, per fixture host.
 EXPECTED = {
-    "intel-ready": (P, P, P, P, P, P, S, P, W),
-    "amd-ready": (P, P, P, P, P, P, S, S, S),
-    "vtd-off-in-firmware": (P, F, S, S, S, P, S, S, W),
-    "iommu-not-enabled": (P, P, F, F, P, P, S, S, W),
-    "reboot-pending": (P, P, F, W, P, P, S, S, W),
-    "no-interrupt-remapping": (P, P, P, P, F, P, S, P, W),
-    "unsafe-interrupts": (P, P, P, P, P, F, S, P, W),
-    "selinux-boolean-off": (P, P, P, P, P, P, F, P, W),
-    "selinux-disabled": (P, P, P, P, P, P, S, P, W),
-    "gpu-shares-group-with-usb": (P, P, P, P, P, P, S, F, W),
-    "gpu-with-audio": (P, P, P, P, P, P, S, F, W),
-    "hostile-strings": (P, P, P, P, P, P, S, P, W),
-    "symlink-escape": (P, P, E, P, P, E, S, P, W),
-    "rhel6-legacy": (P, P, P, P, P, P, P, S, W),
+    "intel-ready": (P, P, P, P, P, P, S, P, W, S),
+    "amd-ready": (P, P, P, P, P, P, S, S, S, S),
+    "vtd-off-in-firmware": (P, F, S, S, S, P, S, S, W, S),
+    "iommu-not-enabled": (P, P, F, F, P, P, S, S, W, S),
+    "reboot-pending": (P, P, F, W, P, P, S, S, W, S),
+    "no-interrupt-remapping": (P, P, P, P, F, P, S, P, W, S),
+    "unsafe-interrupts": (P, P, P, P, P, F, S, P, W, S),
+    "selinux-boolean-off": (P, P, P, P, P, P, F, P, W, S),
+    "selinux-disabled": (P, P, P, P, P, P, S, P, W, S),
+    "gpu-shares-group-with-usb": (P, P, P, P, P, P, S, F, W, S),
+    "gpu-with-audio": (P, P, P, P, P, P, S, F, W, S),
+    "hostile-strings": (P, P, P, P, P, P, S, P, W, S),
+    "symlink-escape": (P, P, E, P, P, E, S, P, W, S),
+    "rhel6-legacy": (P, P, P, P, P, P, P, S, W, S),
 }
 
 

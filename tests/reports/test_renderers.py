@@ -120,7 +120,8 @@ def test_junit_is_valid_for_the_strict_xsd_and_counts_match(tmp_path, warn_fails
         reports[0] = replace(
             reports[0],
             results=tuple(
-                replace(r, blocking=True) if r.status is Status.WARN else r for r in reports[0].results
+                replace(r, blocking=True) if r.status is Status.WARN else r
+                for r in reports[0].results
             ),
         )
     document = junit.render_fleet(reports)

@@ -1,0 +1,387 @@
+"""Audit profiles: TOML files, validated by profiles/profile.schema.json, resolved through
+`extends`, then applied to the checks and their outcomes (severity, waivers, what blocks).
+
+A bad profile is a ProfileError naming the file, the key path (as TOML spells it, e.g.
+`checks."kvm.unsafe-interrupts".severity`), what was found and what was expected.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+from dataclasses import dataclass, field, replace
+
+from auditor.errors import ProfileError
+from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status
+
+TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
+if TYPE_CHECKING:
+    from typing import Any
+
+    from auditor.registry import LoadedCheck
+
+DEFAULT = "default"
+SCHEMA_FILE = "profile.schema.json"
+EXPIRY_WARNING_DAYS = 14
+POLICY_KEYS = ("enabled", "severity", "warn_fails")  # the rest of a check's table are params
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class CheckPolicy:
+    """What a profile says about one check."""
+
+    enabled: bool = True
+    severity: Severity | None = None  # None: the check's own
+    warn_fails: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """An accepted failure of a check (optionally of one device) until `expires` (UTC)."""
+
+    check: str
+    device: str  # normalised address, or "" for the whole check
+    justification: str
+    owner: str
+    expires: datetime.date
+
+    def describe(self) -> str:
+        target = f"{self.check} on {self.device}" if self.device else self.check
+        return f"waiver for {target} ({self.owner}, {self.justification})"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A fully resolved profile."""
+
+    name: str
+    sources: tuple[str, ...] = ()  # the files it was resolved from, most specific first
+    description: str = ""
+    fail_on: Severity = Severity.INFO
+    devices: tuple[str, ...] = ()
+    checks: dict[str, CheckPolicy] = field(default_factory=dict)
+    waivers: tuple[Waiver, ...] = ()
+
+    def policy(self, check_id: str) -> CheckPolicy:
+        return self.checks.get(check_id, CheckPolicy())
+
+    def header(self, check: Check) -> Check:
+        """The check header with the profile's severity."""
+        severity = self.policy(check.id).severity
+        return replace(check, severity=severity) if severity is not None else check
+
+    def blocking(self, check: Check, status: Status) -> bool:
+        """Whether a result sets the exit code: a failure (or a warning the profile makes
+        fail) of a check at or above fail_on."""
+        if check.severity < self.fail_on:
+            return False
+        return status is Status.FAIL or (status is Status.WARN and self.policy(check.id).warn_fails)
+
+
+def builtin_names() -> list[str]:
+    """The built-in profiles shipped in profiles/."""
+    from importlib.resources import files
+
+    return sorted(
+        entry.name[:-5]
+        for entry in files("auditor.profiles").iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+def load_profile(name_or_path: str, checks: list[LoadedCheck]) -> Profile:
+    """Load a built-in profile by name or a profile file by path, resolving `extends`."""
+    headers = {item.check.id: item.check for item in checks}
+    layers: list[tuple[str, dict[str, Any]]] = []
+    seen: list[str] = []
+    reference, base_folder = name_or_path, os.getcwd()
+    while True:
+        source, text = _read(reference, base_folder)
+        if source in seen:
+            chain = " -> ".join([*seen, source])
+            raise ProfileError(source, "extends", f"a cycle: {chain}", "a chain that ends")
+        seen.append(source)
+        data = _parse(source, text)
+        _check_semantics(source, data, headers)
+        layers.append((source, data))
+        parent = data.get("extends")
+        if parent is None:
+            break
+        reference = parent
+        base_folder = os.path.dirname(source) if not source.startswith("builtin:") else base_folder
+    return _merge(_profile_name(name_or_path), layers)
+
+
+def _profile_name(reference: str) -> str:
+    if _is_path(reference):
+        return os.path.splitext(os.path.basename(reference))[0]
+    return reference
+
+
+def _is_path(reference: str) -> bool:
+    return "/" in reference or reference.endswith(".toml")
+
+
+def _read(reference: str, base_folder: str) -> tuple[str, str]:
+    """(source name, text) of a built-in name or a path relative to base_folder."""
+    if not _is_path(reference):
+        from importlib.resources import files
+
+        if reference not in builtin_names():
+            raise ProfileError(
+                reference,
+                "",
+                "no such built-in profile",
+                "one of " + ", ".join(builtin_names()) + ", or a path to a .toml file",
+            )
+        resource = files("auditor.profiles").joinpath(f"{reference}.toml")
+        return f"builtin:{reference}", resource.read_text(encoding="utf-8")
+    path = os.path.normpath(os.path.join(base_folder, reference))
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return path, handle.read(1 << 20)
+    except OSError as exc:
+        raise ProfileError(path, "", exc.strerror or str(exc), "a readable TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(path, "", f"not UTF-8 text ({exc.reason})", "a TOML file") from None
+
+
+def _parse(source: str, text: str) -> dict[str, Any]:
+    """TOML to data, dates as ISO strings, validated against the schema."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(source, "", f"not valid TOML: {exc}", "TOML") from None
+    for waiver in data.get("waivers", ()) if isinstance(data.get("waivers"), list) else ():
+        if isinstance(waiver, dict) and isinstance(waiver.get("expires"), datetime.date):
+            waiver["expires"] = waiver["expires"].isoformat()  # `expires = 2027-03-31` unquoted
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        found, expected = _explain(error)
+        raise ProfileError(source, key_path(list(error.absolute_path)), found, expected)
+    return data
+
+
+def _validator() -> Any:
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads(files("auditor.profiles").joinpath(SCHEMA_FILE).read_text("utf-8"))
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def key_path(parts: list[Any]) -> str:
+    """A key path as TOML writes it: checks."kvm.unsafe-interrupts".severity, waivers[0]."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            key = part if _BARE_KEY.match(part) else json.dumps(part)
+            text += f".{key}" if text else key
+    return text
+
+
+def _explain(error: Any) -> tuple[str, str]:
+    """(what was found, what was expected) for a jsonschema error."""
+    keyword, value = error.validator, error.validator_value
+    if keyword == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return f"unknown key {extra[0]!r}" if extra else error.message, "one of " + ", ".join(
+            allowed
+        )
+    if keyword == "required":
+        return error.message, "the keys " + ", ".join(value)
+    found = f"{error.instance!r}"
+    if keyword == "enum":
+        return found, "one of " + ", ".join(map(str, value))
+    if keyword == "type":
+        return found, f"a {value}" if isinstance(value, str) else "one of " + ", ".join(value)
+    if keyword == "pattern":
+        return found, error.schema.get("description", f"text matching {value}")
+    if keyword == "minLength":
+        return found, "non-empty text"
+    return found, error.message
+
+
+def _check_semantics(source: str, data: dict[str, Any], headers: dict[str, Check]) -> None:
+    """What the schema cannot know: check ids, their parameters, dates, device identifiers."""
+    valid = "one of " + ", ".join(sorted(headers))
+    for check_id, table in data.get("checks", {}).items():
+        if check_id not in headers:
+            raise ProfileError(source, key_path(["checks", check_id]), "an unknown check", valid)
+        params = dict(headers[check_id].params)
+        for name, value in table.items():
+            if name in POLICY_KEYS:
+                continue
+            where = key_path(["checks", check_id, name])
+            if name not in params:
+                known = ", ".join([*POLICY_KEYS, *params])
+                raise ProfileError(source, where, f"an unknown setting {name!r}", "one of " + known)
+            default = params[name]
+            if type(value) is not type(default):
+                raise ProfileError(
+                    source, where, repr(value), f"a {type(default).__name__} like {default!r}"
+                )
+    for index, waiver in enumerate(data.get("waivers", ())):
+        if waiver["check"] not in headers:
+            where = key_path(["waivers", index, "check"])
+            raise ProfileError(source, where, repr(waiver["check"]), valid)
+        try:
+            datetime.date.fromisoformat(waiver["expires"])
+        except ValueError:
+            where = key_path(["waivers", index, "expires"])
+            raise ProfileError(
+                source, where, repr(waiver["expires"]), "a date YYYY-MM-DD"
+            ) from None
+        if "device" in waiver:
+            _parse_or_raise(source, ["waivers", index, "device"], waiver["device"], False)
+    for index, text in enumerate(data.get("devices", ())):
+        _parse_or_raise(source, ["devices", index], text, True)
+
+
+def _parse_or_raise(source: str, path: list[Any], text: str, classes: bool) -> None:
+    from auditor.parsers.pci import ADDRESS_FORMS, SELECTOR_FORMS, normalise_address, parse_selector
+
+    try:
+        parse_selector(text) if classes else normalise_address(text)
+    except ValueError:
+        expected = SELECTOR_FORMS if classes else ADDRESS_FORMS
+        raise ProfileError(source, key_path(path), repr(text), expected) from None
+
+
+def _merge(name: str, layers: list[tuple[str, dict[str, Any]]]) -> Profile:
+    """Most general first: each layer's keys override, check tables merge key by key,
+    waivers add up."""
+    from auditor.parsers.pci import normalise_address
+
+    fail_on, description = Severity.INFO, ""
+    devices: tuple[str, ...] = ()
+    tables: dict[str, dict[str, Any]] = {}
+    waivers: list[Waiver] = []
+    for _source, data in reversed(layers):
+        if "fail_on" in data:
+            fail_on = Severity[data["fail_on"].upper()]
+        description = data.get("description", description)
+        if "devices" in data:
+            devices = tuple(data["devices"])
+        for check_id, table in data.get("checks", {}).items():
+            tables.setdefault(check_id, {}).update(table)
+        for item in data.get("waivers", ()):
+            waivers.append(
+                Waiver(
+                    check=item["check"],
+                    device=normalise_address(item["device"]) if "device" in item else "",
+                    justification=item["justification"],
+                    owner=item["owner"],
+                    expires=datetime.date.fromisoformat(item["expires"]),
+                )
+            )
+    checks = {
+        check_id: CheckPolicy(
+            enabled=table.get("enabled", True),
+            severity=Severity[table["severity"].upper()] if "severity" in table else None,
+            warn_fails=table.get("warn_fails", False),
+            params={k: v for k, v in table.items() if k not in POLICY_KEYS},
+        )
+        for check_id, table in tables.items()
+    }
+    return Profile(
+        name=name,
+        sources=tuple(source for source, _ in layers),
+        description=description,
+        fail_on=fail_on,
+        devices=devices,
+        checks=checks,
+        waivers=tuple(waivers),
+    )
+
+
+# --- applying waivers ------------------------------------------------------------------------
+
+
+def today_utc() -> datetime.date:
+    """Waiver dates are calendar days in UTC, whatever the host's time zone."""
+    return datetime.datetime.now(datetime.timezone.utc).date()
+
+
+def apply_waivers(
+    profile: Profile, check: Check, outcome: Outcome, today: datetime.date
+) -> tuple[Outcome, list[str]]:
+    """The outcome with the check's active waivers applied, and notices about its waivers."""
+    notices: list[str] = []
+    waivable = {Status.FAIL} | ({Status.WARN} if profile.policy(check.id).warn_fails else set())
+    for waiver in profile.waivers:
+        if waiver.check != check.id:
+            continue
+        days_left = (waiver.expires - today).days
+        if days_left < 0:
+            notices.append(
+                f"{waiver.describe()} expired on {waiver.expires} (UTC): it no longer applies"
+            )
+            outcome = replace(
+                outcome,
+                evidence=(
+                    *outcome.evidence,
+                    Evidence(
+                        "profile waiver",
+                        f"expired on {waiver.expires} (UTC): {waiver.justification}",
+                    ),
+                ),
+            )
+            continue
+        if days_left <= EXPIRY_WARNING_DAYS:
+            notices.append(
+                f"{waiver.describe()} expires on {waiver.expires} (UTC), in {days_left} days"
+            )
+        outcome = _waive(outcome, waiver, waivable)
+    return outcome, notices
+
+
+def _waive(outcome: Outcome, waiver: Waiver, waivable: set[Status]) -> Outcome:
+    note = f"waived until {waiver.expires} (UTC) by {waiver.owner}: {waiver.justification}"
+    if waiver.device:
+        devices = tuple(
+            DeviceResult(d.address, Status.WAIVED, f"{note}; finding: {d.message}")
+            if d.address == waiver.device and d.status in waivable
+            else d
+            for d in outcome.devices
+        )
+        if devices == outcome.devices:
+            return outcome
+        still = [d for d in devices if d.status in waivable]
+        if still:  # other devices still fail: the check does too, for them
+            message = "; ".join(f"{d.address} {d.message}" for d in still)
+            return replace(outcome, devices=devices, message=message)
+        return replace(
+            outcome,
+            status=Status.WAIVED,
+            message=f"{note}; finding: {outcome.message}",
+            devices=devices,
+        )
+    if outcome.status not in waivable:
+        return outcome
+    devices = tuple(
+        DeviceResult(d.address, Status.WAIVED, f"{note}; finding: {d.message}")
+        if d.status in waivable
+        else d
+        for d in outcome.devices
+    )
+    return replace(
+        outcome,
+        status=Status.WAIVED,
+        message=f"{note}; finding: {outcome.message}",
+        devices=devices,
+    )
