@@ -62,8 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ID",
-        help="a device meant for guests: 0000:01:00.0, 01:00.0 or pci_0000_01_00_0 (repeatable); "
-        "default: devices bound to vfio-pci or pci-stub",
+        help="a device meant for guests: 0000:01:00.0, 01:00.0, pci_0000_01_00_0, or "
+        "vendor:device such as 8086:10c9 (every match); repeatable. Default: the profile's "
+        "devices, else those bound to vfio-pci or pci-stub or assigned to libvirt guests",
+    )
+    audit.add_argument(
+        "--profile",
+        default="default",
+        metavar="NAME|PATH",
+        help="a built-in profile (see `hostaudit profiles`) or a TOML file (default: default)",
+    )
+    audit.add_argument(
+        "--domain-xml",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a libvirt guest definition to check besides those under the root's "
+        "/etc/libvirt/qemu (repeatable)",
     )
     audit.add_argument(
         "--baseline",
@@ -90,6 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="print nothing when nothing changed"
     )
     sub.add_parser("schema", help="print the JSON Schema that JSON reports validate against")
+    sub.add_parser("profiles", help="list the built-in profiles")
+    profile = sub.add_parser("profile", help="show a profile fully resolved")
+    profile_sub = profile.add_subparsers(dest="profile_command", metavar="ACTION")
+    show = profile_sub.add_parser("show", help="print the resolved profile as TOML")
+    show.add_argument("profile", metavar="NAME|PATH")
+    devices = sub.add_parser(
+        "devices", help="list PCI devices with their IOMMU group and whether they can be assigned"
+    )
+    devices.add_argument("--root", default="/", metavar="DIR", help="the host root (default: /)")
+    devices.add_argument("--format", choices=("text", "json"), default="text")
+    devices.add_argument(
+        "--hostdev-xml",
+        metavar="ADDRESS",
+        help="print the libvirt <hostdev> element for a device, and for every function that "
+        "must be assigned with it",
+    )
     sub.add_parser("checks", help="list the checks")
     explain = sub.add_parser(
         "explain", help="describe one check: purpose, what it reads, remediation"
@@ -140,16 +171,20 @@ def write_atomic(path: str, text: str) -> None:
 def _audit(args: argparse.Namespace) -> int:
     from auditor.context import Context
     from auditor.host import Host
-    from auditor.parsers.pci import normalise_address
+    from auditor.parsers.pci import parse_selector
+    from auditor.profile import load_profile
     from auditor.registry import load_checks
     from auditor.runner import host_info, run_audit
 
     if not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: not a folder")
     try:
-        devices = tuple(dict.fromkeys(normalise_address(device) for device in args.device))
+        devices = tuple(
+            dict.fromkeys(parse_selector(device, allow_class=False) for device in args.device)
+        )
     except ValueError as exc:
         raise UsageError(f"--device: {exc}") from None
+    domain_xml = tuple(_read_domain_xml(path) for path in args.domain_xml)
     _check_output_folders(args)
     baseline = None
     if args.baseline:
@@ -160,12 +195,24 @@ def _audit(args: argparse.Namespace) -> int:
             )
         baseline = _loader().load(args.baseline)  # fail before auditing, not after
     checks = load_checks()
-    ctx = Context(host=Host(args.root), requested_devices=devices)
+    profile = load_profile(args.profile, checks)
+    ctx = Context(
+        host=Host(args.root), requested_devices=devices, profile=profile, domain_xml=domain_xml
+    )
     report = run_audit(checks, ctx, host_info(ctx))
     _write_files([report], args)
     if baseline is not None:
         return _print_diff(baseline, report, args.baseline, "this audit", args.quiet)
     return _print_reports([report], args)
+
+
+def _read_domain_xml(path: str) -> tuple[str, str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return path, handle.read(4 << 20)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"--domain-xml {path}: cannot read: {reason}") from None
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -259,6 +306,25 @@ def renderer(fmt: str) -> Any:
     return importlib.import_module(f"auditor.reports.{fmt}")
 
 
+def _profiles() -> int:
+    from auditor.profile import builtin_names, load_profile
+    from auditor.registry import load_checks
+
+    checks = load_checks()
+    for name in builtin_names():
+        print(f"{name:12} {load_profile(name, checks).description}")
+    return EXIT_OK
+
+
+def _profile_show(reference: str) -> int:
+    from auditor.profile import load_profile, to_toml
+    from auditor.registry import load_checks
+
+    checks = load_checks()
+    sys.stdout.write(to_toml(load_profile(reference, checks), checks))
+    return EXIT_OK
+
+
 def _schema() -> int:
     sys.stdout.write(renderer("json").schema_text())
     return EXIT_OK
@@ -310,6 +376,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _diff(args)
         if args.command == "schema":
             return _schema()
+        if args.command == "profiles":
+            return _profiles()
+        if args.command == "profile" and args.profile_command == "show":
+            return _profile_show(args.profile)
+        if args.command == "devices":
+            from auditor import devices
+
+            sys.stdout.write(devices.main(args.root, args.format, args.hostdev_xml))
+            return EXIT_OK
         if args.command == "checks":
             return _checks()
         if args.command == "explain":

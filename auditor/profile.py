@@ -385,3 +385,42 @@ def _waive(outcome: Outcome, waiver: Waiver, waivable: set[Status]) -> Outcome:
         message=f"{note}; finding: {outcome.message}",
         devices=devices,
     )
+
+
+def to_toml(profile: Profile, checks: list[LoadedCheck]) -> str:
+    """The resolved profile as TOML: every check with its effective settings and parameters."""
+
+    def value(item: Any) -> str:
+        return json.dumps(
+            item, ensure_ascii=False
+        )  # JSON strings, booleans, numbers, arrays are TOML
+
+    lines = [
+        f"# Profile {profile.name}, resolved from: {', '.join(profile.sources)}",
+        f"description = {value(profile.description)}",
+        f"fail_on = {value(profile.fail_on.label)}",
+        f"devices = {value(list(profile.devices))}",
+    ]
+    for item in checks:
+        check = profile.header(item.check)
+        policy = profile.policy(check.id)
+        lines += [
+            "",
+            f"[checks.{json.dumps(check.id)}]",
+            f"enabled = {value(policy.enabled)}",
+            f"severity = {value(check.severity.label)}",
+            f"warn_fails = {value(policy.warn_fails)}",
+        ]
+        lines += [
+            f"{name} = {value(policy.params.get(name, default))}" for name, default in check.params
+        ]
+    for waiver in profile.waivers:
+        lines += ["", "[[waivers]]", f"check = {value(waiver.check)}"]
+        if waiver.device:
+            lines.append(f"device = {value(waiver.device)}")
+        lines += [
+            f"justification = {value(waiver.justification)}",
+            f"owner = {value(waiver.owner)}",
+            f"expires = {value(waiver.expires.isoformat())}",
+        ]
+    return "\n".join(lines) + "\n"

@@ -74,12 +74,13 @@ def run(ctx: Context) -> Outcome:
     allow_graphics = ctx.param(CHECK, "allow_graphics")
     evidence: list[Evidence] = []
     problems: list[str] = []
+    unusable: list[str] = []  # definitions that could not be read or parsed
     devices: list[DeviceResult] = []
     owners: dict[str, list[str]] = defaultdict(list)  # host address -> guests
     domains = []
     for source, domain in guests:
         if isinstance(domain, str):
-            problems.append(f"{source}: {domain}")
+            unusable.append(f"{source}: {domain}")
             continue
         domains.append(domain)
         evidence.append(
@@ -138,7 +139,9 @@ def run(ctx: Context) -> Outcome:
             elif status is Status.WARN:
                 warnings.append(f"{hostdev.address} (guest {domain.name}) " + "; ".join(notes))
     if problems:
-        return outcome(Status.FAIL, "; ".join(problems), evidence, devices=devices)
+        return outcome(Status.FAIL, "; ".join(problems + unusable), evidence, devices=devices)
+    if unusable:
+        return outcome(Status.ERROR, "; ".join(unusable), evidence, devices=devices)
     if warnings:
         return outcome(Status.WARN, "; ".join(warnings), evidence, devices=devices)
     total = sum(len(d.hostdevs) for d in domains)

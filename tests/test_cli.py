@@ -100,8 +100,8 @@ def test_device_spellings_are_equivalent(capsys):
             "hostaudit: --root /nonexistent-root: not a folder",
         ),
         (
-            ["audit", "--device", "10de:1b81"],
-            "hostaudit: --device: '10de:1b81' is not a PCI address",
+            ["audit", "--device", "10de:1b8"],
+            "hostaudit: --device: '10de:1b8' is not a device identifier (expected a PCI address: 0000:01:00.0, 01:00.0 or pci_0000_01_00_0, or vendor:device such as 8086:10c9)",
         ),
         (
             ["explain", "no.such-check"],
