@@ -10,7 +10,7 @@ import pytest
 
 from auditor.errors import ProfileError
 from auditor.model import Check, DeviceResult, Outcome, Severity, Status
-from auditor.profile import Waiver, apply_waivers, builtin_names, load_profile
+from auditor.profile import Waiver, apply_waivers, builtin_names, load_profile, schema_errors
 from auditor.registry import load_checks
 from tests.conftest import HOSTS
 from tests.test_cli import run_cli
@@ -22,6 +22,20 @@ def write(tmp_path, text: str, name: str = "p.toml") -> str:
     path = tmp_path / name
     path.write_text(text)
     return str(path)
+
+
+def test_builtin_profiles_are_valid_for_the_schema():
+    # The loader trusts the shipped files (no jsonschema import on a default audit); this
+    # is where they are held to the schema.
+    from importlib.resources import files
+
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    for name in builtin_names():
+        text = files("auditor.profiles").joinpath(f"{name}.toml").read_text()
+        assert schema_errors(tomllib.loads(text)) == [], name
 
 
 def test_builtins_load_and_show_round_trips(tmp_path):
