@@ -95,14 +95,19 @@ def inventory(host: Host) -> list[dict[str, Any]]:
     return rows
 
 
+def _group_peers(host: Host, device: PciDevice) -> list[PciDevice]:
+    """The other functions of the device's IOMMU group, bridges left out (VFIO accepts them)."""
+    if device.iommu_group is None:
+        return []
+    peers = (read_device(host, member) for member in group_members(host, device.iommu_group))
+    return [p for p in peers if p is not None and p.address != device.address and not p.is_bridge]
+
+
 def companions(host: Host, device: PciDevice) -> list[tuple[str, str]]:
     """(address, why) of every function that must be assigned together with `device`."""
-    found: dict[str, str] = {}
-    if device.iommu_group is not None:
-        for member in group_members(host, device.iommu_group):
-            other = read_device(host, member)
-            if member != device.address and other is not None and not other.is_bridge:
-                found[member] = f"same IOMMU group {device.iommu_group}"
+    found = {
+        p.address: f"same IOMMU group {device.iommu_group}" for p in _group_peers(host, device)
+    }
     if device.multifunction:
         slot = device.address.rsplit(".", 1)[0]
         for address in all_devices(host):
@@ -117,24 +122,19 @@ def assignable(host: Host, device: PciDevice) -> tuple[str, str]:
         return "no", "a bridge"
     if device.iommu_group is None:
         return "no", "in no IOMMU group (IOMMU off, or it does not cover this device)"
-    blockers, others = [], []
-    for address, why in companions(host, device):
-        other = read_device(host, address)
-        if (
-            other is not None
-            and other.driver
-            and other.driver not in DMA_SAFE_DRIVERS
-            and "group" in why
-        ):
-            blockers.append(f"{address} ({other.driver})")
-        else:
-            others.append(address)
+    # A group member on a host driver blocks the group (VFIO viability); others just go along.
+    blockers = [
+        f"{p.address} ({p.driver})"
+        for p in _group_peers(host, device)
+        if p.driver and p.driver not in DMA_SAFE_DRIVERS
+    ]
     note = " (graphics: RHEL 6 does not support assigning it)" if device.is_graphics else ""
     if blockers:
         return (
             "no",
             f"group {device.iommu_group} also holds {', '.join(blockers)} on host drivers{note}",
         )
+    others = [address for address, _ in companions(host, device)]
     if others:
         return "yes", f"together with {', '.join(others)}{note}"
     return "yes", f"alone in group {device.iommu_group}{note}"
