@@ -51,11 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    audit.add_argument(
+    source = audit.add_mutually_exclusive_group()
+    source.add_argument(
         "--root",
         default="/",
         metavar="DIR",
-        help="audit the host laid out under DIR (default: /, live)",
+        help="audit the host laid out under DIR: a mounted image, an unpacked snapshot, a "
+        "sosreport folder or archive (default: /, live)",
+    )
+    source.add_argument(
+        "--snapshot",
+        metavar="HOST.tar.gz",
+        help="audit a snapshot made by `hostaudit snapshot` or collect.py",
     )
     audit.add_argument(
         "--device",
@@ -104,6 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing when nothing changed"
     )
+    snapshot = sub.add_parser(
+        "snapshot",
+        help="collect what the checks read into an archive, to audit elsewhere",
+        description="Collect what the checks read, the kernel log and host facts into a "
+        "gzip'd tar. Run as root for a complete snapshot. Hosts without hostaudit can run "
+        "the collector alone: `hostaudit snapshot --print-collector > collect.py`, then "
+        "`python3 collect.py > HOST.tar.gz` there (Python 3.6+, standard library only).",
+    )
+    snapshot.add_argument("-o", "--output", metavar="HOST.tar.gz", help="the archive to write")
+    snapshot.add_argument(
+        "--root", default="/", metavar="DIR", help="the host root (default: /, this host)"
+    )
+    snapshot.add_argument(
+        "--print-collector",
+        action="store_true",
+        help="print the stand-alone collector (collect.py) instead",
+    )
+    snapshot.add_argument("-q", "--quiet", action="store_true", help="print no summary")
     sub.add_parser("schema", help="print the JSON Schema that JSON reports validate against")
     sub.add_parser("profiles", help="list the built-in profiles")
     profile = sub.add_parser("profile", help="show a profile fully resolved")
@@ -113,7 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     devices = sub.add_parser(
         "devices", help="list PCI devices with their IOMMU group and whether they can be assigned"
     )
-    devices.add_argument("--root", default="/", metavar="DIR", help="the host root (default: /)")
+    devices.add_argument(
+        "--root",
+        default="/",
+        metavar="DIR",
+        help="the host root, an unpacked snapshot or a sosreport (default: /)",
+    )
     devices.add_argument("--format", choices=("text", "json"), default="text")
     devices.add_argument(
         "--hostdev-xml",
@@ -147,15 +177,16 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-color", action="store_true", help="never colour the text output")
 
 
-def write_atomic(path: str, text: str) -> None:
+def write_atomic(path: str, text: str | bytes) -> None:
     """Write a file so that readers see the old content or the new, never half of it."""
     import tempfile
 
     folder = os.path.dirname(os.path.abspath(path))
     fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         umask = os.umask(0)
@@ -170,14 +201,12 @@ def write_atomic(path: str, text: str) -> None:
 
 def _audit(args: argparse.Namespace) -> int:
     from auditor.context import Context
-    from auditor.host import Host
     from auditor.parsers.pci import parse_selector
     from auditor.profile import load_profile
     from auditor.registry import load_checks
     from auditor.runner import host_info, run_audit
+    from auditor.sources import open_host
 
-    if not os.path.isdir(args.root):
-        raise UsageError(f"--root {args.root}: not a folder")
     try:
         devices = tuple(
             dict.fromkeys(parse_selector(device, allow_class=False) for device in args.device)
@@ -196,14 +225,44 @@ def _audit(args: argparse.Namespace) -> int:
         baseline = _loader().load(args.baseline)  # fail before auditing, not after
     checks = load_checks()
     profile = load_profile(args.profile, checks)
-    ctx = Context(
-        host=Host(args.root), requested_devices=devices, profile=profile, domain_xml=domain_xml
-    )
-    report = run_audit(checks, ctx, host_info(ctx))
+    with open_host(args.root, args.snapshot, checks) as host:
+        ctx = Context(host=host, requested_devices=devices, profile=profile, domain_xml=domain_xml)
+        report = run_audit(checks, ctx, host_info(ctx))
     _write_files([report], args)
     if baseline is not None:
         return _print_diff(baseline, report, args.baseline, "this audit", args.quiet)
     return _print_reports([report], args)
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from auditor import collect
+    from auditor.registry import load_checks
+    from auditor.snapshot import reads
+
+    if args.print_collector:
+        with open(collect.__file__, encoding="utf-8") as handle:
+            sys.stdout.write(handle.read())
+        return EXIT_OK
+    if not args.output:
+        raise UsageError("snapshot: give -o HOST.tar.gz (or --print-collector)")
+    if not os.path.isdir(args.root):
+        raise UsageError(f"--root {args.root}: not a folder")
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"-o {args.output}: cannot write: no writable folder {folder}")
+    import io
+
+    patterns = reads(load_checks())
+    collector = collect.snapshot(args.root, patterns)
+    buffer = io.BytesIO()
+    collect.write_archive(collector, patterns, buffer)
+    try:
+        write_atomic(args.output, buffer.getvalue())
+    except OSError as exc:
+        raise UsageError(f"-o {args.output}: cannot write: {exc.strerror or exc}") from None
+    if not args.quiet:
+        print(f"hostaudit: {collect.summary(collector)}; wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _read_domain_xml(path: str) -> tuple[str, str]:
@@ -372,6 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "snapshot":
+            return _snapshot(args)
         if args.command == "diff":
             return _diff(args)
         if args.command == "schema":
@@ -382,8 +443,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _profile_show(args.profile)
         if args.command == "devices":
             from auditor import devices
+            from auditor.sources import open_host
 
-            sys.stdout.write(devices.main(args.root, args.format, args.hostdev_xml))
+            with open_host(args.root) as host:
+                sys.stdout.write(devices.main(host, args.format, args.hostdev_xml))
             return EXIT_OK
         if args.command == "checks":
             return _checks()

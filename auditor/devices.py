@@ -23,9 +23,8 @@ if TYPE_CHECKING:
 BUS = {True: "PCIe", False: "PCI", None: "unknown"}
 
 
-def main(root: str, fmt: str, hostdev_for: str | None) -> str:
+def main(host: Host, fmt: str, hostdev_for: str | None) -> str:
     """The output of `hostaudit devices`."""
-    host = Host(root)
     if hostdev_for is not None:
         try:
             address = normalise_address(hostdev_for)

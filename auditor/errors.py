@@ -44,6 +44,19 @@ class UnreadableError(HostError):
     reason = "unreadable"
 
 
+class NotCollectedError(AuditorError):
+    """The audited archive does not hold the path: a check cannot tell, so it skips.
+
+    Deliberately not a HostError: a check that treats a missing file as evidence ("no
+    IOMMU groups, so the IOMMU is off") must not see an archive's gap as that evidence.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path} is not in the archive: {reason}")
+
+
 class ReportError(AuditorError):
     """A saved report cannot be read back: unreadable, not JSON, or not valid for the schema."""
 

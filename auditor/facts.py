@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from auditor.errors import HostError
+from auditor.errors import HostError, NotCollectedError
 from auditor.host import Host
 from auditor.model import Evidence
 from auditor.parsers.cmdline import Param, parse_cmdline
@@ -25,6 +25,24 @@ PCI_DEVICES = "/sys/bus/pci/devices"
 PCI_DRIVERS = "/sys/bus/pci/drivers"
 UDEV_DATA = "/run/udev/data"
 SAVED_DMESG = "/var/log/dmesg"
+
+# Everything auditor.pci reads of a device, its driver and its IOMMU group. The device checks
+# declare exactly these, so that a snapshot holds these files and nothing else of sysfs.
+PCI_ATTRIBUTES = ("vendor", "device", "class", "config", "max_link_speed", "boot_vga")
+PCI_LINKS = ("driver", "iommu_group")
+DEVICE_READS = (
+    PCI_DEVICES,
+    f"{PCI_DEVICES}/*",
+    *(f"{PCI_DEVICES}/*/{name}" for name in PCI_ATTRIBUTES + PCI_LINKS),
+    f"{PCI_DRIVERS}/vfio-pci",
+    f"{PCI_DRIVERS}/pci-stub",
+    IOMMU_GROUPS,
+    f"{IOMMU_GROUPS}/*/devices",
+    f"{IOMMU_GROUPS}/*/reserved_regions",
+    UDEV_DATA,
+    f"{UDEV_DATA}/+pci:*",
+    OSRELEASE,
+)
 
 
 def present_tables(host: Host) -> list[str]:
@@ -89,11 +107,11 @@ def iommu_activity(host: Host) -> IommuActivity:
         # sysfs never holds dot-files; a snapshot or fixture may (.gitkeep): not units.
         units = tuple(name for name in host.listdir(IOMMU_CLASS) if not name.startswith("."))
         visible = True
-    except HostError:
+    except (HostError, NotCollectedError):  # an archive without sysfs: the log must tell
         units, visible = (), False
     try:
         groups = sum(1 for name in host.listdir(IOMMU_GROUPS) if name.isdigit())
-    except HostError:
+    except (HostError, NotCollectedError):
         groups = 0
     return IommuActivity(units, groups, visible)
 
@@ -118,16 +136,19 @@ class KernelLog:
 
 
 def kernel_log(host: Host) -> KernelLog:
-    """The kernel log: /dev/kmsg on the live host, else the root's saved /var/log/dmesg.
+    """The kernel log: /dev/kmsg on the live host (or the records a snapshot took from it),
+    else the root's saved /var/log/dmesg (a sosreport's `dmesg` output).
 
     Raises HostError when neither can be read (the last error says why).
     """
-    if host.is_live:
+    capture = host.capture
+    if host.is_live or (capture is not None and capture.kmsg is not None):
         try:
             return KernelLog(KMSG, [parse_kmsg_record(record) for record in host.read_kmsg(KMSG)])
         except HostError:
             pass  # dmesg_restrict or a container without /dev/kmsg: try the saved log
-    return KernelLog(SAVED_DMESG, parse_dmesg(host.read_text(SAVED_DMESG)))
+    saved = capture.saved_log if capture is not None else SAVED_DMESG
+    return KernelLog(saved, parse_dmesg(host.read_text(saved)))
 
 
 def boot_time(host: Host) -> float | None:

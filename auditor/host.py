@@ -12,7 +12,13 @@ import fnmatch
 import os
 import stat
 
-from auditor.errors import FileMissingError, HostError, NeedsRootError, UnreadableError
+from auditor.errors import (
+    FileMissingError,
+    HostError,
+    NeedsRootError,
+    NotCollectedError,
+    UnreadableError,
+)
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
@@ -43,12 +49,60 @@ def _error_for(path: str, exc: OSError) -> HostError:
     return UnreadableError(path, exc.strerror or str(exc))
 
 
+class Capture:
+    """What an archive of a host (a snapshot, a sosreport) records besides its files.
+
+    - failures: host path -> the error its read raised when the archive was made (a
+      snapshot taken without root records "needs root" for the ACPI tables);
+    - listed_only: files whose name was collected but not their content;
+    - kmsg: the kernel log records, when the archive was taken from a running kernel;
+    - not_collected: host path -> why this kind of archive never holds it;
+    - saved_log: where the archive keeps a `dmesg`-style kernel log;
+    - label: what reports call the audited root (the archive, not our temporary folder);
+    - notices: what a report should say about the archive (where a fact came from).
+    """
+
+    def __init__(
+        self,
+        label: str,
+        failures: dict[str, HostError] | None = None,
+        listed_only: frozenset[str] = frozenset(),
+        kmsg: list[bytes] | None = None,
+        not_collected: dict[str, str] | None = None,
+        saved_log: str = "/var/log/dmesg",
+        notices: tuple[str, ...] = (),
+    ) -> None:
+        self.label = label
+        self.failures = failures or {}
+        self.listed_only = listed_only
+        self.kmsg = kmsg
+        self.not_collected = not_collected or {}
+        self.saved_log = saved_log
+        self.notices = notices
+
+    def check(self, path: str) -> None:
+        """Raise NotCollectedError when the archive cannot hold `path`."""
+        for prefix, reason in self.not_collected.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                raise NotCollectedError(path, reason)
+
+    def replay(self, requested: str, resolved: str) -> None:
+        """Raise the error recorded for a path, if the archive recorded one."""
+        failure = self.failures.get(resolved)
+        if failure is not None:
+            raise type(failure)(requested, failure.detail)
+        if resolved in self.listed_only:
+            raise NotCollectedError(requested, "only its name was collected")
+
+
 class Host:
     """A read-only view of one host's files, rooted at `root`."""
 
-    def __init__(self, root: str = "/") -> None:
+    def __init__(self, root: str = "/", capture: Capture | None = None) -> None:
         self.root = os.path.abspath(root)
-        self.is_live = self.root == "/"
+        self.is_live = self.root == "/" and capture is None
+        self.capture = capture
+        self.label = capture.label if capture is not None else self.root
         self._prefix = "" if self.is_live else self.root
         self._resolved: dict[str, str] = {}
         self._reads: dict[tuple[str, int], bytes | _Failure] = {}
@@ -70,6 +124,8 @@ class Host:
         path = _normalise(path)
         if self._trace is not None:
             self._trace.add(path)
+        if self.capture is not None:
+            self.capture.check(path)
         return path
 
     # -- path resolution inside the root --
@@ -118,9 +174,14 @@ class Host:
 
     def _read_file(self, path: str, limit: int) -> bytes:
         real = self._real(path)
+        if self.capture is not None:
+            self.capture.replay(path, real[len(self._prefix) :])
         try:
-            # O_NONBLOCK: a FIFO planted in a root must not hang the audit.
-            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            # O_NONBLOCK: a FIFO planted in a root must not hang the audit. Under another root
+            # every link is resolved already, so a link here appeared since: do not follow it.
+            # On the live host the kernel resolves links, inside "/" by definition.
+            nofollow = 0 if self.is_live else os.O_NOFOLLOW
+            fd = os.open(real, os.O_RDONLY | nofollow | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             raise _error_for(path, exc) from None
         try:
@@ -154,8 +215,16 @@ class Host:
             return None
 
     def read_kmsg(self, path: str = "/dev/kmsg", max_bytes: int = DEFAULT_LIMIT) -> list[bytes]:
-        """Every record in the kernel ring buffer, read once without blocking (live hosts)."""
+        """Every record in the kernel ring buffer, read once without blocking (live hosts).
+
+        An archive taken from a running kernel gives back the records it holds.
+        """
         path = self._note(path)
+        if self.capture is not None:
+            self.capture.replay(path, path)
+            if self.capture.kmsg is None:
+                raise FileMissingError(path, "the archive holds no kernel ring buffer")
+            return self.capture.kmsg
         return _once(self._kmsg, (path, max_bytes), lambda: self._read_records(path, max_bytes))
 
     def _read_records(self, path: str, max_bytes: int) -> list[bytes]:
@@ -215,8 +284,11 @@ class Host:
     def listdir(self, path: str) -> list[str]:
         """Sorted entry names of a folder."""
         path = self._note(path)
+        real = self._real(path)
+        if self.capture is not None:
+            self.capture.replay(path, real[len(self._prefix) :])
         try:
-            return sorted(os.listdir(self._real(path)))
+            return sorted(os.listdir(real))
         except OSError as exc:
             raise _error_for(path, exc) from None
 

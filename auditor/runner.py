@@ -6,7 +6,7 @@ import time
 
 from auditor import __version__
 from auditor.context import Context
-from auditor.errors import HostError
+from auditor.errors import HostError, NotCollectedError
 from auditor.model import HostInfo, Outcome, Report, Result, Status
 from auditor.registry import LoadedCheck
 
@@ -19,6 +19,8 @@ def run_one(item: LoadedCheck, ctx: Context) -> Outcome:
             return Outcome(Status.SKIP, f"blocked by {required}")
     try:
         result = item.run(ctx)
+    except NotCollectedError as exc:  # an archive's gap is not evidence: cannot tell
+        return Outcome(Status.SKIP, f"cannot tell from this archive: {exc}")
     except HostError as exc:  # an unexpected read failure the check did not handle
         return Outcome(Status.ERROR, f"{item.check.id}: {exc}")
     except Exception as exc:  # isolation: one broken check must not stop the audit
@@ -43,6 +45,8 @@ def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> R
         from auditor.profile import apply_waivers, today_utc
 
         today = today_utc()
+    capture = ctx.host.capture
+    capture_notices = list(capture.notices) if capture is not None else []
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     start = time.perf_counter()
     results: list[Result] = []
@@ -68,7 +72,7 @@ def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> R
         duration_s=round(time.perf_counter() - start, 6),
         results=tuple(results),
         profile=profile.name if profile is not None else "default",
-        notices=tuple(ctx.notices + notices),
+        notices=tuple(ctx.notices + notices + capture_notices),
     )
 
 
@@ -93,5 +97,5 @@ def host_info(ctx: Context) -> HostInfo:
     return HostInfo(
         hostname=hostname or "unknown",
         kernel_release=kernel_release(host) or "unknown",
-        root=host.root,
+        root=host.label,
     )

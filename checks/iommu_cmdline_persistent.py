@@ -15,8 +15,10 @@ from auditor.boot import BootSource, configured_boot, kernel_args_steps
 from auditor.context import Context
 from auditor.errors import HostError
 from auditor.facts import (
+    ACPI_TABLES,
     IOMMU_CLASS,
     IOMMU_GROUPS,
+    IOMMU_TABLES,
     OSRELEASE,
     boot_time,
     iommu_activity,
@@ -39,7 +41,7 @@ CHECK = Check(
         "/proc/stat",
         IOMMU_CLASS,
         IOMMU_GROUPS,
-        "/sys/firmware/acpi/tables/*",
+        *(f"{ACPI_TABLES}/{name}" for name in IOMMU_TABLES),
     ),
     remediation=(
         "Put the IOMMU arguments in the boot loader configuration (not only on a one-off boot "

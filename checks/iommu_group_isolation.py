@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from auditor.context import LIBVIRT_QEMU, Context
 from auditor.errors import HostError
-from auditor.facts import CMDLINE, IOMMU_GROUPS, OSRELEASE, UDEV_DATA, running_cmdline
-from auditor.facts import PCI_DEVICES as DEVICES
-from auditor.facts import PCI_DRIVERS as DRIVERS
+from auditor.facts import CMDLINE, DEVICE_READS, IOMMU_GROUPS, running_cmdline
 from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import values
 
@@ -22,18 +20,10 @@ CHECK = Check(
     title="Devices to be assigned sit in isolated IOMMU groups",
     severity=Severity.HIGH,
     reads=(
-        DEVICES,
-        f"{DEVICES}/*",
+        *DEVICE_READS,
         LIBVIRT_QEMU,
         f"{LIBVIRT_QEMU}/*.xml",
-        f"{DRIVERS}/vfio-pci",
-        f"{DRIVERS}/pci-stub",
-        f"{IOMMU_GROUPS}",
-        f"{IOMMU_GROUPS}/*",
-        f"{UDEV_DATA}",
-        f"{UDEV_DATA}/*",
         CMDLINE,
-        OSRELEASE,
     ),
     remediation=(
         "Assign every function of the group to the same guest, or bind the other members to "

@@ -13,9 +13,11 @@ from auditor.boot import kernel_args_steps
 from auditor.context import Context
 from auditor.errors import HostError
 from auditor.facts import (
+    ACPI_TABLES,
     CMDLINE,
     IOMMU_CLASS,
     IOMMU_GROUPS,
+    IOMMU_TABLES,
     KMSG,
     OSRELEASE,
     SAVED_DMESG,
@@ -40,7 +42,7 @@ CHECK = Check(
         "/proc/config.gz",
         IOMMU_CLASS,
         IOMMU_GROUPS,
-        "/sys/firmware/acpi/tables/*",
+        *(f"{ACPI_TABLES}/{name}" for name in IOMMU_TABLES),
         KMSG,
         SAVED_DMESG,
         *boot.READS,

@@ -8,9 +8,8 @@ a multifunction device cannot be hot-plugged and must be assigned statically.
 from __future__ import annotations
 
 from auditor.context import LIBVIRT_QEMU, Context
-from auditor.facts import OSRELEASE, UDEV_DATA
+from auditor.facts import DEVICE_READS
 from auditor.facts import PCI_DEVICES as DEVICES
-from auditor.facts import PCI_DRIVERS as DRIVERS
 from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
 
 CHECK = Check(
@@ -18,15 +17,9 @@ CHECK = Check(
     title="Devices to be assigned are supported for assignment",
     severity=Severity.MEDIUM,
     reads=(
-        DEVICES,
-        f"{DEVICES}/*",
+        *DEVICE_READS,
         LIBVIRT_QEMU,
         f"{LIBVIRT_QEMU}/*.xml",
-        f"{DRIVERS}/vfio-pci",
-        f"{DRIVERS}/pci-stub",
-        UDEV_DATA,
-        f"{UDEV_DATA}/*",
-        OSRELEASE,
     ),
     remediation=(
         "Prefer PCI Express devices that are not graphics cards.",

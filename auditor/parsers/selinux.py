@@ -35,3 +35,29 @@ def parse_config(text: str) -> dict[str, str]:
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip().strip('"')
     return values
+
+
+def parse_sestatus(text: str) -> tuple[dict[str, str], dict[str, bool]]:
+    """`sestatus -b` output: its "Key: value" fields, and the "Policy booleans:" section.
+
+    Format of policycoreutils' sestatus.c: `SELinux status:  enabled`, `Current mode:
+    enforcing`, then after "Policy booleans:" one `name   on|off` line per boolean.
+    """
+    fields: dict[str, str] = {}
+    booleans: dict[str, bool] = {}
+    in_booleans = False
+    for line in text.splitlines():
+        if line.strip() == "Policy booleans:":
+            in_booleans = True
+            continue
+        if in_booleans:
+            parts = line.split()
+            if len(parts) == 2 and parts[1] in ("on", "off"):
+                booleans[parts[0]] = parts[1] == "on"
+            elif line.strip():
+                in_booleans = False
+            continue
+        key, sep, value = line.partition(":")
+        if sep and value.strip():
+            fields[key.strip()] = value.strip()
+    return fields, booleans
