@@ -85,6 +85,8 @@ def _unpack(
                 first, _, rest = name.partition("/")
                 if top is None:
                     top = first
+                if first != top and count == 1:
+                    raise ArchiveError(archive, f"not a {top} archive (it holds {member.name!r})")
                 if first != top:
                     raise ArchiveError(
                         archive, f"member {member.name!r} lies outside the top folder {top}/"

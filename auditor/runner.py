@@ -20,7 +20,7 @@ def run_one(item: LoadedCheck, ctx: Context) -> Outcome:
     try:
         result = item.run(ctx)
     except NotCollectedError as exc:  # an archive's gap is not evidence: cannot tell
-        return Outcome(Status.SKIP, f"cannot tell from this archive: {exc}")
+        return Outcome(Status.SKIP, f"cannot tell: {exc.reason} ({exc.path})")
     except HostError as exc:  # an unexpected read failure the check did not handle
         return Outcome(Status.ERROR, f"{item.check.id}: {exc}")
     except Exception as exc:  # isolation: one broken check must not stop the audit

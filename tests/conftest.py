@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable, Union
 
@@ -63,6 +65,25 @@ def make_host(tmp_path: Path) -> Callable[[Spec], Host]:
         return Host(str(build_root(tmp_path / f"root{next(roots)}", spec)))
 
     return make
+
+
+@pytest.fixture
+def world_dir():
+    """A folder any user can read: pytest's tmp_path sits under a 0700 folder."""
+    folder = tempfile.mkdtemp(prefix="hostaudit-")
+    os.chmod(folder, 0o755)
+    yield Path(folder)
+    shutil.rmtree(folder)
+
+
+def open_to_all(base: Path) -> None:
+    """Make a tree readable by every user (for tests that run a step as nobody)."""
+    for dirpath, _, filenames in os.walk(base):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o644)
 
 
 def audit(root: str | Path, devices: tuple[str, ...] = ()) -> dict[str, Result]:

@@ -6,14 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from auditor.errors import FileMissingError, UnreadableError
 from auditor.host import Host
-from tests.conftest import HOSTS, Link
+from tests.conftest import HOSTS, Link, open_to_all
 
 
 def test_reads_text_and_bytes(make_host):
@@ -134,24 +133,6 @@ except NeedsRootError as exc:
 """
 
 
-@pytest.fixture
-def world_dir():
-    """A folder any user can read: pytest's tmp_path sits under a 0700 folder."""
-    folder = tempfile.mkdtemp(prefix="hostaudit-")
-    os.chmod(folder, 0o755)
-    yield Path(folder)
-    shutil.rmtree(folder)
-
-
-def _open_to_all(base: Path) -> None:
-    for dirpath, _, filenames in os.walk(base):
-        os.chmod(dirpath, 0o755)
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            if not os.path.islink(path):
-                os.chmod(path, 0o644)
-
-
 def test_permission_denied_is_needs_root(world_dir):
     """Run the read as an unprivileged user (nobody when we are root, as CI is)."""
     python = shutil.which("python3", path="/usr/bin:/bin")
@@ -161,7 +142,7 @@ def test_permission_denied_is_needs_root(world_dir):
     shutil.copytree(HOSTS / "intel-ready", root, symlinks=True)
     # The probe needs only the standard library and auditor/, copied where nobody can read it.
     shutil.copytree(Path(__file__).parents[1] / "auditor", world_dir / "src" / "auditor")
-    _open_to_all(world_dir)
+    open_to_all(world_dir)
     dmar = root / "sys/firmware/acpi/tables/DMAR"
     os.chmod(dmar, 0o400)  # as the kernel exposes it: existence visible, content root-only
 
