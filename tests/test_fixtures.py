@@ -32,3 +32,13 @@ def test_fixture_hosts_match_their_generator(tmp_path):
     assert sorted(generated) == sorted(committed)
     different = [path for path in generated if generated[path] != committed[path]]
     assert not different, f"regenerate with: python tests/fixtures/make_hosts.py ({different[:5]})"
+
+
+def test_the_sosreport_fixture_matches_its_generator(tmp_path):
+    spec = importlib.util.spec_from_file_location("make_hosts", FIXTURES / "make_hosts.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build_sosreport(tmp_path / "sosreports")
+    generated, committed = _tree(tmp_path / "sosreports"), _tree(FIXTURES / "sosreports")
+    assert generated == committed, "regenerate with: python tests/fixtures/make_hosts.py"

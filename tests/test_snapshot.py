@@ -205,7 +205,9 @@ def test_a_snapshot_taken_without_root_says_needs_root(world_dir):
     firmware = results["iommu.firmware-table"]
     # What the firmware check says when the live audit runs without root.
     assert firmware.status.value == "error"
-    assert firmware.outcome.message == "DMAR present but needs root to decode: run the audit as root"
+    assert (
+        firmware.outcome.message == "DMAR present but needs root to decode: run the audit as root"
+    )
 
 
 # -- archives that must be refused --------------------------------------------------------
