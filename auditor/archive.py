@@ -75,6 +75,7 @@ def _unpack(
     names: list[str] = []
     total = 0
     count = 0
+    folders: set[str] = set()  # folders made or checked already: never links
     try:
         with tar:
             for member in tar:
@@ -94,7 +95,9 @@ def _unpack(
                 if wanted is not None and rest and not wanted(rest):
                     continue
                 _check_type(archive, member, name)
-                total += _write(archive, tar, member, target, name, MAX_TOTAL_BYTES - total)
+                total += _write(
+                    archive, tar, member, target, name, MAX_TOTAL_BYTES - total, folders
+                )
                 names.append(name)
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
         raise ArchiveError(archive, f"corrupt or truncated archive ({exc})") from None
@@ -155,10 +158,11 @@ def _write(
     target: str,
     name: str,
     budget: int,
+    folders: set[str],
 ) -> int:
     """Create one member under target without following any link; return bytes written."""
     path = os.path.join(target, name)
-    _make_parents(archive, target, name)
+    _make_parents(archive, target, name, folders)
     if member.isdir():
         try:
             os.mkdir(path, 0o755)
@@ -196,11 +200,18 @@ def _write(
     return written
 
 
-def _make_parents(archive: str, target: str, name: str) -> None:
-    """Create the member's parent folders, refusing to pass through a link."""
+def _make_parents(archive: str, target: str, name: str, folders: set[str]) -> None:
+    """Create the member's parent folders, refusing to pass through a link.
+
+    A folder checked once stays a folder: a later member cannot replace it (names that
+    exist already are refused), so `folders` remembers them.
+    """
     current = target
     for part in name.split("/")[:-1]:
         current = os.path.join(current, part)
+        if current in folders:
+            continue
+        folders.add(current)
         try:
             mode = os.lstat(current).st_mode
         except FileNotFoundError:

@@ -153,12 +153,21 @@ class Collector:
         self.entries: Dict[str, Entry] = {}
         self.failures: Dict[str, Tuple[str, str]] = {}
         self.listed: Set[str] = set()
+        self._resolved: Dict[str, str] = {}
         self.kmsg: Optional[List[bytes]] = None
 
     # -- resolving inside the root, recording every link on the way --
 
     def resolve(self, path: str, hops: int = 0) -> str:
         """The host path `path` names, with every symlink resolved inside the root."""
+        if hops == 0:
+            hit = self._resolved.get(path)
+            if hit is None:
+                hit = self._resolved[path] = self._resolve(path, 0)
+            return hit
+        return self._resolve(path, hops)
+
+    def _resolve(self, path: str, hops: int) -> str:
         current = "/"
         for name in [part for part in path.split("/") if part not in ("", ".")]:
             if name == "..":
@@ -456,6 +465,10 @@ def members(
         name: str, kind: bytes, mtime: float, data: bytes = b"", target: str = ""
     ) -> Tuple[tarfile.TarInfo, bytes]:
         info = tarfile.TarInfo(FORMAT + name)
+        # Whole seconds keep a member to one ustar header; only boot configuration files
+        # need their fraction ("edited after boot" is compared with the boot time).
+        if name.startswith(("/root/sys/", "/root/proc/", "/root/dev/")) or mtime == int(mtime):
+            mtime = int(mtime)
         info.type, info.mtime, info.linkname = kind, mtime, target
         info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
         info.size = len(data)
