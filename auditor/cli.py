@@ -247,9 +247,7 @@ def _snapshot(args: argparse.Namespace) -> int:
         raise UsageError("snapshot: give -o HOST.tar.gz (or --print-collector)")
     if not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: not a folder")
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise UsageError(f"-o {args.output}: cannot write: no writable folder {folder}")
+    _check_writable_folder("-o", args.output)
     import io
 
     patterns = reads(load_checks())
@@ -295,11 +293,14 @@ def _check_output_folders(args: argparse.Namespace) -> None:
     """Fail before the work rather than lose its results after it."""
     for fmt in FILE_FORMATS:
         path = getattr(args, fmt)
-        if not path:
-            continue
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            raise UsageError(f"--{fmt} {path}: cannot write: no writable folder {folder}")
+        if path:
+            _check_writable_folder(f"--{fmt}", path)
+
+
+def _check_writable_folder(option: str, path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path}: cannot write: no writable folder {folder}")
 
 
 def _write_files(reports: list[Report], args: argparse.Namespace) -> None:

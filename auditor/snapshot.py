@@ -57,15 +57,18 @@ def open_snapshot(path: str) -> Iterator[Host]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def load(folder: str, label: str) -> Host:
-    """The Host of an unpacked snapshot folder; `label` names it in reports."""
+def load(folder: str, label: str, kind: str = "snapshot") -> Host:
+    """The Host of an unpacked snapshot folder; reports call it "`kind` `label`" (the
+    archive it came from), and errors name `label`."""
     manifest = _manifest(folder, label)
     failures = {}
     for path, failure in manifest["unreadable"].items():
-        kind = failure.get("reason") if isinstance(failure, dict) else None
-        if kind not in FAILURES:
-            raise ArchiveError(label, f"manifest.json: unreadable.{path}: unknown reason {kind!r}")
-        failures[path] = FAILURES[kind](path, str(failure.get("detail", "")))
+        reason = failure.get("reason") if isinstance(failure, dict) else None
+        if reason not in FAILURES:
+            raise ArchiveError(
+                label, f"manifest.json: unreadable.{path}: unknown reason {reason!r}"
+            )
+        failures[path] = FAILURES[reason](path, str(failure.get("detail", "")))
     kmsg = None
     if manifest["kmsg"]:
         try:
@@ -77,7 +80,7 @@ def load(folder: str, label: str) -> Host:
             ) from None
         kmsg = data.split(b"\0") if data else []
     capture = Capture(
-        label=f"snapshot {label}",
+        label=f"{kind} {label}",
         failures=failures,
         listed_only=frozenset(manifest["listed_only"]),
         kmsg=kmsg,

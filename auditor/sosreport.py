@@ -21,7 +21,7 @@ import tempfile
 from contextlib import contextmanager
 
 from auditor import collect
-from auditor.archive import unpack
+from auditor.archive import ArchiveError, unpack
 from auditor.host import Host
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -79,9 +79,7 @@ def open_sosreport(path: str, checks: list[LoadedCheck] | None = None) -> Iterat
             collect.write_archive(collector, patterns, handle, extra, compress=False)
         os.mkdir(os.path.join(temp, "snapshot"))
         unpack(archive, os.path.join(temp, "snapshot"), top=collect.FORMAT)
-        host = load(os.path.join(temp, "snapshot", collect.FORMAT), path)
-        host.label = f"sosreport {path}"
-        yield host
+        yield load(os.path.join(temp, "snapshot", collect.FORMAT), path, kind="sosreport")
     finally:
         shutil.rmtree(temp, ignore_errors=True)
 
@@ -98,8 +96,6 @@ def _unpack_sosreport(archive: str, target: str, patterns: tuple[str, ...]) -> s
     names = unpack(archive, target, wanted=wanted)
     folder = os.path.join(target, names[0].split("/", 1)[0])
     if not is_sosreport(folder):
-        from auditor.archive import ArchiveError
-
         raise ArchiveError(archive, "not a sosreport (no sos_commands/ and sos_reports/)")
     return folder
 
