@@ -235,9 +235,9 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    from auditor import collect
     from auditor.registry import load_checks
-    from auditor.snapshot import reads
+    from auditor.sources import collect
+    from auditor.sources.snapshot import reads
 
     if args.print_collector:
         with open(collect.__file__, encoding="utf-8") as handle:
@@ -248,14 +248,12 @@ def _snapshot(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: not a folder")
     _check_writable_folder("-o", args.output)
-    import io
-
     patterns = reads(load_checks())
     collector = collect.snapshot(args.root, patterns)
-    buffer = io.BytesIO()
-    collect.write_archive(collector, patterns, buffer)
     try:
-        write_atomic(args.output, buffer.getvalue())
+        collect.write_file(
+            args.output, lambda handle: collect.write_archive(collector, patterns, handle)
+        )
     except OSError as exc:
         raise UsageError(f"-o {args.output}: cannot write: {exc.strerror or exc}") from None
     if not args.quiet:

@@ -73,3 +73,14 @@ class ProfileError(AuditorError):
         self.source, self.key, self.found, self.expected = source, key, found, expected
         where = f"profile {source}" + (f": {key}" if key else "")
         super().__init__(f"{where}: found {found}, expected {expected}")
+
+
+class ReadBudgetError(AuditorError):
+    """The audit has read as much as one audit may (READ_BUDGET): the input is hostile or
+    broken. Not a HostError, so that no check takes it for evidence; the runner reports it
+    as an error result."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path}: {detail}")

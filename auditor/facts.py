@@ -141,14 +141,12 @@ def kernel_log(host: Host) -> KernelLog:
 
     Raises HostError when neither can be read (the last error says why).
     """
-    capture = host.capture
-    if host.is_live or (capture is not None and capture.kmsg is not None):
+    if host.has_kmsg:
         try:
             return KernelLog(KMSG, [parse_kmsg_record(record) for record in host.read_kmsg(KMSG)])
         except HostError:
             pass  # dmesg_restrict or a container without /dev/kmsg: try the saved log
-    saved = capture.saved_log if capture is not None else SAVED_DMESG
-    return KernelLog(saved, parse_dmesg(host.read_text(saved)))
+    return KernelLog(host.saved_log, parse_dmesg(host.read_text(host.saved_log)))
 
 
 def boot_time(host: Host) -> float | None:

@@ -1,24 +1,24 @@
-"""Read-only access to the audited host, rooted at a folder: every check reads through here.
+"""Read-only access to the audited host: every check reads through here.
 
-The live host is `Host("/")`; a snapshot, a fixture or a mounted image is any other root.
-Symbolic links resolve *inside* the root the way a chroot resolves them: an absolute
-target starts again at the root and `..` stops at the root, so no path leaves it.
+A Host reads from one Reader (auditor/sources/: a folder, a snapshot, a sosreport) and does
+what is common to all of them once: symbolic links resolved *inside* the root the way a
+chroot resolves them (an absolute target starts again at the root, `..` stops there, 40
+links at most per lookup), reads bounded in size, each file read once, and every path
+asked for traced, so the tests can prove a check reads only what it declares.
 """
 
 from __future__ import annotations
 
-import errno
 import fnmatch
-import os
-import stat
 
 from auditor.errors import (
     FileMissingError,
     HostError,
-    NeedsRootError,
     NotCollectedError,
     UnreadableError,
 )
+from auditor.sources.base import DIR, Reader
+from auditor.sources.collect import FILE_LIMIT, LinkLoopError, Resolver
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
@@ -29,85 +29,49 @@ if TYPE_CHECKING:
 
 # Bounds: a sysfs attribute is at most a page; /proc/interrupts on a large host and a
 # kernel log are a few MiB at most. Anything bigger is not a file we should trust.
-DEFAULT_LIMIT = 4 * 1024 * 1024
-MAX_SYMLINK_HOPS = 40  # the kernel's own limit (MAXSYMLINKS)
-KMSG_RECORD_SIZE = 8192  # a read from /dev/kmsg smaller than one record fails with EINVAL
+DEFAULT_LIMIT = FILE_LIMIT
 
 _MAGIC = ("*", "?", "[")
 
 
-def _error_for(path: str, exc: OSError) -> HostError:
-    """Map an OSError to the distinct outcomes checks tell apart."""
-    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        return FileMissingError(path)
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return (
-            NeedsRootError(path)
-            if os.geteuid() != 0
-            else UnreadableError(path, "permission denied")
-        )
-    return UnreadableError(path, exc.strerror or str(exc))
-
-
-class Capture:
-    """What an archive of a host (a snapshot, a sosreport) records besides its files.
-
-    - failures: host path -> the error its read raised when the archive was made (a
-      snapshot taken without root records "needs root" for the ACPI tables);
-    - listed_only: files whose name was collected but not their content;
-    - kmsg: the kernel log records, when the archive was taken from a running kernel;
-    - not_collected: host path -> why this kind of archive never holds it;
-    - saved_log: where the archive keeps a `dmesg`-style kernel log;
-    - label: what reports call the audited root (the archive, not our temporary folder);
-    - notices: what a report should say about the archive (where a fact came from).
-    """
-
-    def __init__(
-        self,
-        label: str,
-        failures: dict[str, HostError] | None = None,
-        listed_only: frozenset[str] = frozenset(),
-        kmsg: list[bytes] | None = None,
-        not_collected: dict[str, str] | None = None,
-        saved_log: str = "/var/log/dmesg",
-        notices: tuple[str, ...] = (),
-    ) -> None:
-        self.label = label
-        self.failures = failures or {}
-        self.listed_only = listed_only
-        self.kmsg = kmsg
-        self.not_collected = not_collected or {}
-        self.saved_log = saved_log
-        self.notices = notices
-
-    def check(self, path: str) -> None:
-        """Raise NotCollectedError when the archive cannot hold `path`."""
-        for prefix, reason in self.not_collected.items():
-            if path == prefix or path.startswith(prefix + "/"):
-                raise NotCollectedError(path, reason)
-
-    def replay(self, requested: str, resolved: str) -> None:
-        """Raise the error recorded for a path, if the archive recorded one."""
-        failure = self.failures.get(resolved)
-        if failure is not None:
-            raise type(failure)(requested, failure.detail)
-        if resolved in self.listed_only:
-            raise NotCollectedError(requested, "only its name was collected")
-
-
 class Host:
-    """A read-only view of one host's files, rooted at `root`."""
+    """A read-only view of one host's files."""
 
-    def __init__(self, root: str = "/", capture: Capture | None = None) -> None:
-        self.root = os.path.abspath(root)
-        self.is_live = self.root == "/" and capture is None
-        self.capture = capture
-        self.label = capture.label if capture is not None else self.root
-        self._prefix = "" if self.is_live else self.root
-        self._resolved: dict[str, str] = {}
+    def __init__(self, root: str | Reader = "/") -> None:
+        if isinstance(root, Reader):
+            reader = root
+        else:
+            from auditor.sources.folder import FolderReader
+
+            reader = FolderReader(root)
+        self.reader = reader
+        self.root = reader.root
+        self.label = reader.label
+        self.is_live = reader.live
+        # The live kernel resolves links itself: nothing lies outside "/".
+        self._resolver = None if reader.live else Resolver(reader.link_target)
         self._reads: dict[tuple[str, int], bytes | _Failure] = {}
-        self._kmsg: dict[tuple[str, int], list[bytes] | _Failure] = {}
+        self._kmsg: list[bytes] | _Failure | None = None
         self._trace: set[str] | None = None
+
+    def close(self) -> None:
+        """Release what the reader holds open."""
+        self.reader.close()
+
+    @property
+    def has_kmsg(self) -> bool:
+        """Whether the kernel's ring buffer can be read (the live host, a live snapshot)."""
+        return self.reader.has_kmsg
+
+    @property
+    def saved_log(self) -> str:
+        """Where this host keeps a `dmesg`-style kernel log."""
+        return self.reader.saved_log
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """What reports should say about where this host's data came from."""
+        return self.reader.notices
 
     # -- tracing: which host paths a check asked for (conformance tests use it) --
 
@@ -124,42 +88,19 @@ class Host:
         path = _normalise(path)
         if self._trace is not None:
             self._trace.add(path)
-        if self.capture is not None:
-            self.capture.check(path)
+        self.reader.check(path)
         return path
 
     # -- path resolution inside the root --
 
-    def _resolve(self, path: str, hops: int = 0) -> str:
-        """Return `path` with every symlink resolved inside the root (a host path)."""
-        if path == "/":
-            return "/"
-        hit = self._resolved.get(path)
-        if hit is not None:
-            return hit
-        parent, name = path.rsplit("/", 1)
-        base = self._resolve(parent or "/", hops)
-        if name == "..":
-            result = base.rsplit("/", 1)[0] or "/"
-        else:
-            candidate = base.rstrip("/") + "/" + name
-            try:
-                target = os.readlink(self._prefix + candidate)
-            except OSError:  # not a link, or missing: either way the name stands
-                result = candidate
-            else:
-                if hops >= MAX_SYMLINK_HOPS:
-                    raise UnreadableError(path, "too many levels of symbolic links")
-                joined = target if target.startswith("/") else base.rstrip("/") + "/" + target
-                result = self._resolve(_normalise(joined), hops + 1)
-        self._resolved[path] = result
-        return result
-
-    def _real(self, path: str) -> str:
-        """The real filesystem path of a host path, symlinks resolved inside the root."""
-        if self.is_live:
-            return path  # resolving inside "/" is what the kernel does already
-        return self._prefix + self._resolve(path)
+    def _resolve(self, path: str) -> str:
+        """`path` with every symlink resolved inside the root (a host path)."""
+        if self._resolver is None:
+            return path
+        try:
+            return self._resolver.resolve(path)
+        except LinkLoopError:
+            raise UnreadableError(path, "too many levels of symbolic links") from None
 
     def realpath(self, path: str) -> str:
         """The host path `path` resolves to (inside the root)."""
@@ -170,38 +111,16 @@ class Host:
     def read_bytes(self, path: str, limit: int = DEFAULT_LIMIT) -> bytes:
         """Read a regular file whole; raise a HostError subclass on every failure."""
         path = self._note(path)
-        return _once(self._reads, (path, limit), lambda: self._read_file(path, limit))
+        return _once(self._reads, (path, limit), lambda: self._read(path, limit))
 
-    def _read_file(self, path: str, limit: int) -> bytes:
-        real = self._real(path)
-        if self.capture is not None:
-            self.capture.replay(path, real[len(self._prefix) :])
+    def _read(self, path: str, limit: int) -> bytes:
+        real = self._resolve(path)
         try:
-            # O_NONBLOCK: a FIFO planted in a root must not hang the audit. Under another root
-            # every link is resolved already, so a link here appeared since: do not follow it.
-            # On the live host the kernel resolves links, inside "/" by definition.
-            nofollow = 0 if self.is_live else os.O_NOFOLLOW
-            fd = os.open(real, os.O_RDONLY | nofollow | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            raise _error_for(path, exc) from None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise UnreadableError(path, "not a regular file")
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > limit:
-                    raise UnreadableError(path, f"larger than {limit} bytes")
-            return b"".join(chunks)
-        except OSError as exc:
-            raise _error_for(path, exc) from None
-        finally:
-            os.close(fd)
+            return self.reader.read(real, limit)
+        except HostError as exc:  # named by the path asked for, not the one it led to
+            raise type(exc)(path, exc.detail) from None
+        except NotCollectedError as exc:
+            raise NotCollectedError(path, exc.reason) from None
 
     def read_text(self, path: str, limit: int = DEFAULT_LIMIT) -> str:
         """Read a file as text (UTF-8, undecodable bytes replaced)."""
@@ -214,45 +133,18 @@ class Host:
         except FileMissingError:
             return None
 
-    def read_kmsg(self, path: str = "/dev/kmsg", max_bytes: int = DEFAULT_LIMIT) -> list[bytes]:
-        """Every record in the kernel ring buffer, read once without blocking (live hosts).
-
-        An archive taken from a running kernel gives back the records it holds.
-        """
-        path = self._note(path)
-        if self.capture is not None:
-            self.capture.replay(path, path)
-            if self.capture.kmsg is None:
-                raise FileMissingError(path, "the archive holds no kernel ring buffer")
-            return self.capture.kmsg
-        return _once(self._kmsg, (path, max_bytes), lambda: self._read_records(path, max_bytes))
-
-    def _read_records(self, path: str, max_bytes: int) -> list[bytes]:
-        try:
-            fd = os.open(self._real(path), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            raise _error_for(path, exc) from None
-        records: list[bytes] = []
-        total = 0
-        try:
-            if not stat.S_ISCHR(os.fstat(fd).st_mode):
-                raise UnreadableError(path, "not a character device")
-            while total < max_bytes:
-                try:
-                    record = os.read(fd, KMSG_RECORD_SIZE)
-                except BlockingIOError:
-                    break  # EAGAIN: the end of the buffer
-                except OSError as exc:
-                    if exc.errno == errno.EPIPE:
-                        continue  # the record was overwritten while we read; go on
-                    raise _error_for(path, exc) from None
-                if not record:
-                    break
-                records.append(record)
-                total += len(record)
-        finally:
-            os.close(fd)
-        return records
+    def read_kmsg(self, path: str = "/dev/kmsg") -> list[bytes]:
+        """Every record in the kernel ring buffer, read once without blocking (live hosts,
+        and snapshots taken from a running kernel)."""
+        self._note(path)
+        if self._kmsg is None:
+            try:
+                self._kmsg = self.reader.kmsg()
+            except HostError as exc:
+                self._kmsg = _Failure(exc)
+        if isinstance(self._kmsg, _Failure):
+            raise self._kmsg.error(self._kmsg.path, self._kmsg.detail)
+        return self._kmsg
 
     # -- metadata --
 
@@ -260,8 +152,8 @@ class Host:
         """Whether the path exists (after resolving links inside the root)."""
         path = self._note(path)
         try:
-            os.stat(self._real(path))
-        except (OSError, HostError):
+            self.reader.stat(self._resolve(path))
+        except HostError:
             return False
         return True
 
@@ -269,7 +161,7 @@ class Host:
         """Whether the path is a folder (after resolving links inside the root)."""
         path = self._note(path)
         try:
-            return os.path.isdir(self._real(path))
+            return self.reader.stat(self._resolve(path)).kind == DIR
         except HostError:
             return False
 
@@ -277,35 +169,31 @@ class Host:
         """Modification time in seconds since the epoch."""
         path = self._note(path)
         try:
-            return os.stat(self._real(path)).st_mtime
-        except OSError as exc:
-            raise _error_for(path, exc) from None
+            return self.reader.stat(self._resolve(path)).mtime
+        except HostError as exc:
+            raise type(exc)(path, exc.detail) from None
 
     def listdir(self, path: str) -> list[str]:
         """Sorted entry names of a folder."""
         path = self._note(path)
-        real = self._real(path)
-        if self.capture is not None:
-            self.capture.replay(path, real[len(self._prefix) :])
         try:
-            return sorted(os.listdir(real))
-        except OSError as exc:
-            raise _error_for(path, exc) from None
+            return sorted(self.reader.listdir(self._resolve(path)))
+        except HostError as exc:
+            raise type(exc)(path, exc.detail) from None
 
     def readlink(self, path: str) -> str:
         """The raw target of a symbolic link (the link itself is not followed)."""
         path = self._note(path)
-        if self.is_live:
-            real = path
-        else:
-            parent, name = path.rsplit("/", 1)
-            real = self._prefix + self._resolve(parent or "/").rstrip("/") + "/" + name
+        parent, name = path.rsplit("/", 1)
+        real = self._resolve(parent or "/").rstrip("/") + "/" + name
+        target = self.reader.link_target(real)
+        if target is not None:
+            return target
         try:
-            return os.readlink(real)
-        except OSError as exc:
-            if exc.errno == errno.EINVAL:
-                raise UnreadableError(path, "not a symbolic link") from None
-            raise _error_for(path, exc) from None
+            self.reader.stat(real)
+        except HostError as exc:
+            raise type(exc)(path, exc.detail) from None
+        raise UnreadableError(path, "not a symbolic link")
 
     def link_name(self, path: str) -> str | None:
         """The last component of a link's target (a driver or group name), None if no link."""
@@ -363,5 +251,7 @@ def _once(
 
 def _normalise(path: str) -> str:
     """Collapse repeated slashes and `.`; keep `..`, which must be resolved against links."""
+    if "//" not in path and "/." not in path and path.startswith("/"):
+        return path.rstrip("/") or "/"
     parts = [part for part in path.split("/") if part not in ("", ".")]
     return "/" + "/".join(parts)

@@ -45,8 +45,6 @@ def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> R
         from auditor.profile import apply_waivers, today_utc
 
         today = today_utc()
-    capture = ctx.host.capture
-    capture_notices = list(capture.notices) if capture is not None else []
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     start = time.perf_counter()
     results: list[Result] = []
@@ -72,7 +70,7 @@ def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> R
         duration_s=round(time.perf_counter() - start, 6),
         results=tuple(results),
         profile=profile.name if profile is not None else "default",
-        notices=tuple(ctx.notices + notices + capture_notices),
+        notices=tuple(ctx.notices + notices + list(ctx.host.notices)),
     )
 
 

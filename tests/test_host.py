@@ -104,9 +104,13 @@ def test_each_file_is_read_once(make_host, monkeypatch):
     host = make_host({"/proc/cmdline": "ro\n"})
     opened: list[str] = []
     real_open = os.open
-    monkeypatch.setattr(
-        os, "open", lambda path, *a, **k: (opened.append(path), real_open(path, *a, **k))[1]
-    )
+
+    def counting_open(path, flags, *args, **kwargs):
+        if not flags & (os.O_PATH | os.O_DIRECTORY):  # opened to read content, not probed
+            opened.append(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", counting_open)
     for _ in range(3):
         host.read_text("/proc/cmdline")
     assert len(opened) == 1
