@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from auditor.errors import HostError
 from auditor.host import Host
 from auditor.parsers.bootconfig import (
+    MAX_VALUE,
     BootEntry,
     parse_bls_entry,
     parse_grub_cfg,
@@ -64,6 +65,11 @@ class BootConfig:
     grub_defaults: BootSource | None = None  # /etc/default/grub, the source of grub.cfg
     generated_path: str | None = None
     unreadable: list[str] = field(default_factory=list)
+    # Values that expanded past MAX_VALUE and were cut there: "FILE: NAME".
+    cut: list[str] = field(default_factory=list)
+
+    def note_cut(self, path: str, names: set[str]) -> None:
+        self.cut += [f"{path}: {name}" for name in sorted(names)]
 
 
 def _read(host: Host, path: str, config: BootConfig) -> str | None:
@@ -105,7 +111,9 @@ def configured_boot(host: Host) -> BootConfig:
     if grub_cfg_path:
         text = _read(host, grub_cfg_path, config)
         if text is not None:
-            grub_entries, uses_bls, grub_default = parse_grub_cfg(text, grubenv)
+            cut: set[str] = set()
+            grub_entries, uses_bls, grub_default = parse_grub_cfg(text, grubenv, cut)
+            config.note_cut(grub_cfg_path, cut)
 
     if bls_paths and (uses_bls or not grub_entries):
         config.loader = "bls"
@@ -116,7 +124,9 @@ def configured_boot(host: Host) -> BootConfig:
             text = _read(host, path, config)
             if text is None:
                 continue
-            keys = parse_bls_entry(text, grubenv)
+            cut = set()
+            keys = parse_bls_entry(text, grubenv, cut)
+            config.note_cut(path, cut)
             title = keys.get("title", path.rsplit("/", 1)[-1])
             if _RECOVERY.search(title):
                 continue
@@ -174,11 +184,15 @@ def _grub_defaults(host: Host, config: BootConfig) -> BootSource | None:
     text = _read(host, GRUB_DEFAULT, config)
     if text is None:
         return None
-    values = parse_shell_assignments(text)
+    cut: set[str] = set()
+    values = parse_shell_assignments(text, cut=cut)
+    config.note_cut(GRUB_DEFAULT, cut)
     for path in host.glob(GRUB_DROPINS):
         more = _read(host, path, config)
         if more is not None:
-            values = parse_shell_assignments(more, values)
+            cut = set()
+            values = parse_shell_assignments(more, values, cut)
+            config.note_cut(path, cut)
     args = " ".join(
         value
         for value in (
@@ -235,3 +249,14 @@ def kernel_args_steps(
         steps = [f"In your boot loader's kernel command line, {change}."]
     steps.append("Reboot the host.")
     return steps
+
+
+def cut_evidence(config: BootConfig) -> str:
+    """What a result says of values cut at MAX_VALUE ("" when none was)."""
+    if not config.cut:
+        return ""
+    return (
+        f"{', '.join(config.cut)} expanded past {MAX_VALUE} characters and "
+        f"{'was' if len(config.cut) == 1 else 'were'} cut there (no kernel accepts a longer "
+        "command line: COMMAND_LINE_SIZE is 2048 on x86)"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from auditor.errors import HostError, NotCollectedError
+from auditor.errors import HostError, NotCollectedError, ReadBudgetError
 from auditor.host import Host
 from auditor.model import Evidence
 from auditor.parsers.cmdline import Param, parse_cmdline
@@ -66,7 +66,7 @@ def kernel_release(host: Host) -> str | None:
     """The running kernel's release (`uname -r`), None if the root does not say."""
     try:
         return host.read_text(OSRELEASE).strip() or None
-    except HostError:
+    except (HostError, NotCollectedError, ReadBudgetError):
         return None
 
 

@@ -6,7 +6,7 @@ import time
 
 from auditor import __version__
 from auditor.context import Context
-from auditor.errors import HostError, NotCollectedError
+from auditor.errors import HostError, NotCollectedError, ReadBudgetError
 from auditor.model import HostInfo, Outcome, Report, Result, Status
 from auditor.registry import LoadedCheck
 
@@ -21,6 +21,8 @@ def run_one(item: LoadedCheck, ctx: Context) -> Outcome:
         result = item.run(ctx)
     except NotCollectedError as exc:  # an archive's gap is not evidence: cannot tell
         return Outcome(Status.SKIP, f"cannot tell: {exc.reason} ({exc.path})")
+    except ReadBudgetError as exc:  # a hostile root: nothing more is read, nothing is judged
+        return Outcome(Status.ERROR, f"cannot tell: {exc}; the audited files are not a host's")
     except HostError as exc:  # an unexpected read failure the check did not handle
         return Outcome(Status.ERROR, f"{item.check.id}: {exc}")
     except Exception as exc:  # isolation: one broken check must not stop the audit
@@ -88,7 +90,7 @@ def host_info(ctx: Context) -> HostInfo:
         for path in ("/proc/sys/kernel/hostname", "/etc/hostname"):
             try:
                 hostname = host.read_text(path, limit=4096).strip()
-            except HostError:
+            except (HostError, NotCollectedError, ReadBudgetError):
                 continue
             if hostname:
                 break

@@ -9,9 +9,10 @@ configured but not yet running is reported as "reboot pending".
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from auditor import boot
-from auditor.boot import BootSource, configured_boot, kernel_args_steps
+from auditor.boot import BootConfig, BootSource, configured_boot, cut_evidence, kernel_args_steps
 from auditor.context import Context
 from auditor.errors import HostError
 from auditor.facts import (
@@ -65,8 +66,16 @@ def _when(timestamp: float) -> str:
 
 
 def run(ctx: Context) -> Outcome:
+    config = configured_boot(ctx.host)
+    result = _judge(ctx, config)
+    cut = cut_evidence(config)
+    if cut:  # a value cut at the kernel's own bound was judged as cut: say so
+        return replace(result, message=f"{result.message} ({cut})")
+    return result
+
+
+def _judge(ctx: Context, config: BootConfig) -> Outcome:
     host = ctx.host
-    config = configured_boot(host)
     if not config.loader:
         detail = f" ({'; '.join(config.unreadable)})" if config.unreadable else ""
         return outcome(
@@ -108,6 +117,9 @@ def run(ctx: Context) -> Outcome:
             passthrough.append(source)
     if config.unreadable:
         evidence += [Evidence("unreadable", problem) for problem in config.unreadable]
+    cut = cut_evidence(config)
+    if cut:
+        evidence.append(Evidence("values cut", cut))
 
     if not config.entries:
         return outcome(

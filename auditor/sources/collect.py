@@ -1082,7 +1082,8 @@ def snapshot(root: str, patterns: "Tuple[str, ...]") -> Collector:
     """Collect `patterns` and the host facts under `root`."""
     collector = Collector(root)
     try:
-        collector.collect(tuple(dict.fromkeys(patterns + FACTS)))
+        # The facts first: a root that spends the read budget must not lose who it is.
+        collector.collect(tuple(dict.fromkeys(FACTS + patterns)))
     finally:
         collector.close()
     return collector

@@ -389,7 +389,7 @@ class _Stream:
         self.position = 0
 
     def _spend(self, size: int) -> None:
-        if self.position + size > MAX_STREAM_BYTES:
+        if self.raw is not self.handle and self.position + size > MAX_STREAM_BYTES:
             raise ArchiveError(
                 self.archive,
                 f"holds more than {MAX_STREAM_BYTES >> 20} MiB uncompressed: refused "
@@ -415,13 +415,13 @@ class _Stream:
         """Pass over `size` bytes: a seek in a plain tar, decompressed and dropped otherwise."""
         if size <= 0:
             return
-        self._spend(size)
-        if self.raw is self.handle:
+        if self.raw is self.handle:  # a seek costs nothing: not counted as bytes scanned
             self.handle.seek(size, os.SEEK_CUR)
             self.position += size
             if self.position > self.file_size:
                 raise ArchiveError(self.archive, "corrupt or truncated archive (unexpected end)")
             return
+        self._spend(size)
         left = size
         while left > 0:
             chunk = self.raw.read(min(left, _CHUNK))
