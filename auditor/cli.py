@@ -160,12 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format", choices=FORMATS, default="text", help="what to print (default: text)"
-    )
+    parser.add_argument("--format", choices=FORMATS, help="what to print (default: text)")
     for fmt in FILE_FORMATS:
         parser.add_argument(
-            f"--{fmt}", metavar="PATH", help=f"also write the {fmt} report to PATH (atomically)"
+            f"--{fmt}",
+            metavar="PATH",
+            help=f"also write the {fmt} report to PATH (atomically; - is standard output)",
         )
     parser.add_argument(
         "-q",
@@ -175,28 +175,6 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
         "(with --baseline: unless something changed)",
     )
     parser.add_argument("--no-color", action="store_true", help="never colour the text output")
-
-
-def write_atomic(path: str, text: str | bytes) -> None:
-    """Write a file so that readers see the old content or the new, never half of it."""
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -214,7 +192,7 @@ def _audit(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--device: {exc}") from None
     domain_xml = tuple(_read_domain_xml(path) for path in args.domain_xml)
-    _check_output_folders(args)
+    _check_outputs(args)
     baseline = None
     if args.baseline:
         if args.format != "text":
@@ -247,15 +225,15 @@ def _snapshot(args: argparse.Namespace) -> int:
         raise UsageError("snapshot: give -o HOST.tar.gz (or --print-collector)")
     if not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: not a folder")
-    _check_writable_folder("-o", args.output)
+    check_target("-o", args.output)
     patterns = reads(load_checks())
     collector = collect.snapshot(args.root, patterns)
-    try:
-        collect.write_file(
-            args.output, lambda handle: collect.write_archive(collector, patterns, handle)
-        )
-    except OSError as exc:
-        raise UsageError(f"-o {args.output}: cannot write: {exc.strerror or exc}") from None
+    import io
+
+    archive = io.BytesIO()
+    collect.write_archive(collector, patterns, archive)
+    # Mode 0600: a snapshot may hold what only root could read on the host.
+    write_file("-o", args.output, archive.getvalue(), 0o600)
     if not args.quiet:
         print(f"hostaudit: {collect.summary(collector)}; wrote {args.output}", file=sys.stderr)
     return EXIT_OK
@@ -271,7 +249,7 @@ def _read_domain_xml(path: str) -> tuple[str, str]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    _check_output_folders(args)
+    _check_outputs(args)
     loader = _loader()
     reports = [loader.load(path) for path in args.reports]
     _write_files(reports, args)
@@ -287,30 +265,78 @@ def _loader() -> Any:
     return renderer("json").ReportLoader()
 
 
-def _check_output_folders(args: argparse.Namespace) -> None:
-    """Fail before the work rather than lose its results after it."""
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail before the work rather than lose its results after it: every file option names
+    a regular file (or none yet) in a writable folder, no file twice, and at most one
+    document goes to standard output (`-`). Settles args.format."""
+    paths: dict[str, str] = {}
+    to_stdout = [fmt for fmt in FILE_FORMATS if getattr(args, fmt) == "-"]
+    if len(to_stdout) > 1:
+        raise UsageError(
+            f"--{to_stdout[0]} - and --{to_stdout[1]} -: only one document can go to "
+            "standard output"
+        )
+    if to_stdout:
+        if args.format not in (None, to_stdout[0]):
+            raise UsageError(
+                f"--format {args.format} and --{to_stdout[0]} - both write to standard "
+                "output: choose one"
+            )
+        args.format = to_stdout[0]
+    args.format = args.format or "text"
     for fmt in FILE_FORMATS:
         path = getattr(args, fmt)
-        if path:
-            _check_writable_folder(f"--{fmt}", path)
+        if not path or path == "-":
+            continue
+        same = paths.get(os.path.realpath(path))
+        if same is not None:
+            raise UsageError(
+                f"--{same} and --{fmt} name the same file {path} twice: give each report "
+                "its own path"
+            )
+        paths[os.path.realpath(path)] = fmt
+        check_target(f"--{fmt}", path)
 
 
-def _check_writable_folder(option: str, path: str) -> None:
+def check_target(option: str, path: str) -> None:
+    """The file `path` can be written: its folder is writable and it is (or will be) a
+    regular file. Replacing /dev/null or a FIFO with a report is refused, not done."""
+    import stat
+
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise UsageError(f"{option} {path}: cannot write: no writable folder {folder}")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{option} {path}: not a regular file: refusing to replace it")
+
+
+def write_file(option: str, path: str, data: bytes, mode: int | None = None) -> None:
+    """Write one output file atomically (collect.write_file), errors named by option."""
+    from auditor.sources.collect import write_file as write_atomic
+
+    try:
+        write_atomic(path, lambda handle: handle.write(data), mode)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _encoded(text: str) -> bytes:
+    """Output as UTF-8. A lone surrogate (a file name that is not UTF-8, read back from a
+    report) becomes the escape \\udcff: valid UTF-8 everywhere, and valid JSON."""
+    return text.encode("utf-8", "backslashreplace")
 
 
 def _write_files(reports: list[Report], args: argparse.Namespace) -> None:
     for fmt in FILE_FORMATS:
         path = getattr(args, fmt)
-        if not path:
-            continue
-        text = _render(fmt, reports, f"--{fmt}")
-        try:
-            write_atomic(path, text)
-        except OSError as exc:
-            raise UsageError(f"--{fmt} {path}: cannot write: {exc.strerror or exc}") from None
+        if path and path != "-":
+            write_file(f"--{fmt}", path, _encoded(_render(fmt, reports, f"--{fmt}")))
 
 
 def _render(fmt: str, reports: list[Report], option: str, colour: bool = False) -> str:
@@ -341,8 +367,14 @@ def _print_reports(reports: list[Report], args: argparse.Namespace) -> int:
     if args.quiet and code == EXIT_OK:
         return code
     colour = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    sys.stdout.write(_render(args.format, reports, f"--format {args.format}", colour))
+    _print(_render(args.format, reports, f"--format {args.format}", colour))
     return code
+
+
+def _print(text: str) -> None:
+    sys.stdout.flush()
+    sys.stdout.buffer.write(_encoded(text))
+    sys.stdout.buffer.flush()
 
 
 def _print_diff(old: Report, new: Report, old_name: str, new_name: str, quiet: bool) -> int:
@@ -355,7 +387,7 @@ def _print_diff(old: Report, new: Report, old_name: str, new_name: str, quiet: b
         )
     changes = diff.compare(old, new)
     if changes.changed or not quiet:
-        sys.stdout.write(diff.render(changes))
+        _print(diff.render(changes))
     return EXIT_FAIL if changes.new else EXIT_OK
 
 
@@ -421,38 +453,77 @@ def _explain(check_id: str) -> int:
     raise UsageError(f"unknown check {check_id!r}; see `hostaudit checks`")
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind (temporary files are removed on the way) and exit 143."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `hostaudit` command."""
+    """Entry point of the `hostaudit` command.
+
+    Exit codes are results only when the run finished: a bad input is one line and 2, a
+    signal 128+N, and an unexpected exception is one line naming it and 2, never 1 (which
+    means "a check failed").
+    """
+    import signal
+
+    from auditor.escape import printable
+
+    signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "audit":
-            return _audit(args)
-        if args.command == "report":
-            return _report(args)
-        if args.command == "snapshot":
-            return _snapshot(args)
-        if args.command == "diff":
-            return _diff(args)
-        if args.command == "schema":
-            return _schema()
-        if args.command == "profiles":
-            return _profiles()
-        if args.command == "profile" and args.profile_command == "show":
-            return _profile_show(args.profile)
-        if args.command == "devices":
-            from auditor import devices
-            from auditor.sources import open_host
-
-            with open_host(args.root) as host:
-                sys.stdout.write(devices.main(host, args.format, args.hostdev_xml))
-            return EXIT_OK
-        if args.command == "checks":
-            return _checks()
-        if args.command == "explain":
-            return _explain(args.check_id)
+        return _dispatch(parser, args)
     except AuditorError as exc:
-        print(f"hostaudit: {exc}", file=sys.stderr)
+        print(f"hostaudit: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print("hostaudit: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except KeyboardInterrupt:
+        print("hostaudit: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except BrokenPipeError:  # `hostaudit ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except (Exception, RecursionError) as exc:  # a bug or an input we did not foresee
+        print(
+            f"hostaudit: unexpected {type(exc).__name__} while running "
+            f"`{printable(' '.join(sys.argv[1:] if argv is None else argv))}`: "
+            f"{printable(str(exc))[:300]} (please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "audit":
+        return _audit(args)
+    if args.command == "report":
+        return _report(args)
+    if args.command == "snapshot":
+        return _snapshot(args)
+    if args.command == "diff":
+        return _diff(args)
+    if args.command == "schema":
+        return _schema()
+    if args.command == "profiles":
+        return _profiles()
+    if args.command == "profile" and args.profile_command == "show":
+        return _profile_show(args.profile)
+    if args.command == "devices":
+        from auditor import devices
+        from auditor.sources import open_host
+
+        with open_host(args.root) as host:
+            _print(devices.main(host, args.format, args.hostdev_xml))
+        return EXIT_OK
+    if args.command == "checks":
+        return _checks()
+    if args.command == "explain":
+        return _explain(args.check_id)
     parser.print_help()
     return EXIT_USAGE

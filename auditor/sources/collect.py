@@ -1105,20 +1105,26 @@ def summary(collector: Collector) -> str:
     return text
 
 
-def write_file(path: str, write: "Callable[[BinaryIO], None]") -> None:
-    """Write a new file beside `path` with mode 0600, then rename it over `path`.
+def write_file(
+    path: str, write: "Callable[[BinaryIO], object]", mode: "Optional[int]" = None
+) -> None:
+    """Write a new file beside `path`, then rename it over `path`: readers see the old
+    content or the new, never half of it.
 
-    mkstemp creates the temporary file itself (O_EXCL): a link planted under a predictable
-    name cannot make us truncate another file, even as root. A target that exists and is
-    not a regular file (/dev/null, a FIFO) is refused rather than replaced.
+    mkstemp creates the temporary file itself (O_EXCL, mode 0600): a link planted under a
+    predictable name cannot make us truncate another file, even as root. A target that
+    exists and is not a regular file (/dev/null, a FIFO, a terminal) is refused rather than
+    replaced. `mode`: the file's permissions; None keeps an existing file's mode and owner,
+    and gives a new one 0666 less the umask.
     """
     import tempfile
 
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file: refusing to replace it", path)
+        existing = os.stat(path)  # type: Optional[os.stat_result]
     except FileNotFoundError:
-        pass
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file: refusing to replace it", path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, temp = tempfile.mkstemp(
         dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
@@ -1128,6 +1134,17 @@ def write_file(path: str, write: "Callable[[BinaryIO], None]") -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            elif existing is not None:
+                os.fchmod(handle.fileno(), stat.S_IMODE(existing.st_mode))
+                if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
+                    with contextlib.suppress(PermissionError):  # only root may give it away
+                        os.fchown(handle.fileno(), existing.st_uid, existing.st_gid)
+            else:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.fchmod(handle.fileno(), 0o666 & ~umask)
         os.replace(temp, path)
     except BaseException:
         if os.path.lexists(temp):
@@ -1159,7 +1176,10 @@ def main(argv: "Optional[List[str]]" = None, patterns: "Tuple[str, ...]" = READS
             write_archive(collector, patterns, sys.stdout.buffer)
             sys.stdout.flush()
         else:
-            write_file(args.output, lambda handle: write_archive(collector, patterns, handle))
+            # Mode 0600: a snapshot may hold what only root could read on the host.
+            write_file(
+                args.output, lambda handle: write_archive(collector, patterns, handle), 0o600
+            )
     except OSError as exc:
         print("collect.py: cannot write the archive: %s" % (exc.strerror or exc), file=sys.stderr)
         return 2
