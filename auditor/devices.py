@@ -13,7 +13,7 @@ import json
 from auditor.errors import UsageError
 from auditor.escape import printable
 from auditor.host import Host
-from auditor.parsers.pci import nodedev_name, normalise_address
+from auditor.parsers.pci import address_parts, nodedev_name, normalise_address
 from auditor.pci import DMA_SAFE_DRIVERS, PciDevice, all_devices, group_members, read_device
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -145,22 +145,41 @@ def hostdev_xml(host: Host, address: str) -> str:
     if device is None:
         raise UsageError(f"--hostdev-xml: no PCI device {address} on this host")
     parts = [
-        f"<!-- {address} ({nodedev_name(address)}); paste into the guest with `virsh edit`, "
-        "or save one element per file for `virsh attach-device` -->",
+        _comment(
+            f"{address} ({nodedev_name(address)}); paste into the guest with `virsh edit`, "
+            "or save one element per file for `virsh attach-device`"
+        ),
         _element(address),
     ]
     for other, why in companions(host, device):
-        parts += [f"<!-- {other} must be assigned with it: {why} -->", _element(other)]
+        parts += [_comment(f"{other} must be assigned with it: {why}"), _element(other)]
     return "\n".join(parts) + "\n"
 
 
+def _comment(text: str) -> str:
+    # XML comments may not hold "--"; the text here is built from parsed addresses.
+    return f"<!-- {text.replace('--', '- -')} -->"
+
+
 def _element(address: str) -> str:
-    domain, bus, rest = address.split(":")
-    slot, function = rest.split(".")
-    return (
-        "<hostdev mode='subsystem' type='pci' managed='yes'>\n"
-        "  <source>\n"
-        f"    <address domain='0x{domain}' bus='0x{bus}' slot='0x{slot}' function='0x{function}'/>\n"
-        "  </source>\n"
-        "</hostdev>"
+    """A <hostdev> element built with ElementTree from the parsed address, hex as libvirt's
+    guest XML wants it (domain='0x0000' bus='0x01' slot='0x00' function='0x0')."""
+    import xml.etree.ElementTree as ET
+
+    domain, bus, slot, function = address_parts(address)
+    hostdev = ET.Element("hostdev", {"mode": "subsystem", "type": "pci", "managed": "yes"})
+    source = ET.SubElement(hostdev, "source")
+    ET.SubElement(
+        source,
+        "address",
+        {
+            "domain": f"0x{domain:04x}",
+            "bus": f"0x{bus:02x}",
+            "slot": f"0x{slot:02x}",
+            "function": f"0x{function:x}",
+        },
     )
+    ET.indent(hostdev)
+    # Written as libvirt's documentation writes it: single quotes, no space before "/>"
+    # (every value is hex digits formatted here, so neither can change its meaning).
+    return ET.tostring(hostdev, encoding="unicode").replace('"', "'").replace(" />", "/>")

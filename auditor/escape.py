@@ -30,5 +30,14 @@ def xml_text(text: str) -> str:
 
 
 def label_value(text: str) -> str:
-    """A Prometheus label value: backslash, double quote and newline escaped (text format)."""
+    """A Prometheus label value: control characters but newline shown as \\xNN, then
+    backslash, double quote and newline escaped as the text format wants."""
+    if not text.replace("\n", "").isprintable():
+        text = "".join(ch if ch.isprintable() or ch == "\n" else _hex(ch) for ch in text)
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def nagios_text(text: str) -> str:
+    """Plugin output text: printable, and no '|', which starts performance data there
+    (Nagios Plugin Development Guidelines); shown as \\x7c instead."""
+    return printable(text).replace("|", "\\x7c")

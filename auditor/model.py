@@ -195,4 +195,15 @@ def worst(statuses: Iterable[Status]) -> Status:
     return Status.PASS
 
 
+def epoch(iso: str) -> float:
+    """Seconds since the epoch of an ISO 8601 time with its offset (reports write
+    2026-11-25T21:00:00+00:00); ValueError for anything else, 2024-99-99T99:99:99 included."""
+    import datetime
+
+    when = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError(f"{iso}: no time zone")
+    return when.timestamp()
+
+
 RunFunction = Callable[["Context"], Outcome]

@@ -13,6 +13,7 @@ from auditor.host import Host
 from auditor.parsers.pci import (
     class_name,
     has_pcie_capability,
+    is_sysfs_address,
     normalise_address,
     parse_config_header,
 )
@@ -124,8 +125,10 @@ def bound_to(host: Host, drivers: tuple[str, ...]) -> list[str]:
 
 
 def group_members(host: Host, group: str) -> list[str]:
-    """Addresses of every device in IOMMU group `group`."""
-    return host.listdir(f"/sys/kernel/iommu_groups/{group}/devices")
+    """Addresses of every device in IOMMU group `group` (names that are not addresses are
+    not devices: is_sysfs_address)."""
+    names = host.listdir(f"/sys/kernel/iommu_groups/{group}/devices")
+    return [name for name in names if is_sysfs_address(name)]
 
 
 def device_names(host: Host) -> dict[str, str]:
@@ -173,7 +176,7 @@ def all_devices(host: Host) -> list[str]:
         entries = host.listdir(DEVICES)
     except HostError:
         return []
-    return sorted(entry for entry in entries if "." in entry)
+    return [entry for entry in entries if is_sysfs_address(entry)]
 
 
 def resolve_selectors(host: Host, selectors: tuple[str, ...]) -> tuple[list[str], list[str]]:

@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     from typing import Any
 
     from auditor.registry import LoadedCheck
+    from auditor.schema import SchemaError, Validator
 
 DEFAULT = "default"
 SCHEMA_FILE = "profile.schema.json"
+MAX_PROFILE_BYTES = 1 << 20
 EXPIRY_WARNING_DAYS = 14
 POLICY_KEYS = ("enabled", "severity", "warn_fails")  # the rest of a check's table are params
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -142,12 +144,29 @@ def _read(reference: str, base_folder: str) -> tuple[str, str]:
         return f"builtin:{reference}", resource.read_text(encoding="utf-8")
     path = os.path.normpath(os.path.join(base_folder, reference))
     try:
-        with open(path, encoding="utf-8") as handle:
-            return path, handle.read(1 << 20)
+        text = read_bounded(path, MAX_PROFILE_BYTES)
     except OSError as exc:
         raise ProfileError(path, "", exc.strerror or str(exc), "a readable TOML file") from None
+    try:
+        return path, text.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProfileError(path, "", f"not UTF-8 text ({exc.reason})", "a TOML file") from None
+
+
+def read_bounded(path: str, limit: int) -> bytes:
+    """A regular file whole, or OSError: a FIFO, a device or more than `limit` bytes is
+    refused, never read in part (a setting after a cut would be ignored in silence)."""
+    import errno
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+    return data
 
 
 def _parse(source: str, text: str) -> dict[str, Any]:
@@ -161,6 +180,8 @@ def _parse(source: str, text: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(source, "", f"not valid TOML: {exc}", "TOML") from None
+    except RecursionError:
+        raise ProfileError(source, "", "values nested too deeply", "a profile") from None
     for waiver in data.get("waivers", ()) if isinstance(data.get("waivers"), list) else ():
         if isinstance(waiver, dict) and isinstance(waiver.get("expires"), datetime.date):
             waiver["expires"] = waiver["expires"].isoformat()  # `expires = 2027-03-31` unquoted
@@ -168,7 +189,7 @@ def _parse(source: str, text: str) -> dict[str, Any]:
         # Shipped profiles are validated by the test suite; importing jsonschema would cost
         # every default audit tens of milliseconds.
         return data
-    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = _validator().errors(data)
     if errors:
         error = errors[0]
         found, expected = _explain(error)
@@ -178,16 +199,15 @@ def _parse(source: str, text: str) -> dict[str, Any]:
 
 def schema_errors(data: dict[str, Any]) -> list[str]:
     """Schema violations of decoded profile data, as messages (for tests and tools)."""
-    return [error.message for error in _validator().iter_errors(data)]
+    return [error.message for error in _validator().errors(data)]
 
 
-def _validator() -> Any:
+def _validator() -> Validator:
     from importlib.resources import files
 
-    import jsonschema
+    from auditor.schema import Validator
 
-    schema = json.loads(files("auditor.profiles").joinpath(SCHEMA_FILE).read_text("utf-8"))
-    return jsonschema.validators.validator_for(schema)(schema)
+    return Validator(json.loads(files("auditor.profiles").joinpath(SCHEMA_FILE).read_text("utf-8")))
 
 
 def key_path(parts: list[Any]) -> str:
@@ -202,8 +222,8 @@ def key_path(parts: list[Any]) -> str:
     return text
 
 
-def _explain(error: Any) -> tuple[str, str]:
-    """(what was found, what was expected) for a jsonschema error."""
+def _explain(error: SchemaError) -> tuple[str, str]:
+    """(what was found, what was expected) for a schema error."""
     keyword, value = error.validator, error.validator_value
     if keyword == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))

@@ -67,7 +67,7 @@ class SchemaError:
     ) -> None:
         self.absolute_path = path
         self.validator = keyword
-        self.validator_value = schema.get(keyword)
+        self.validator_value: Any = schema.get(keyword)
         self.schema = schema
         self.instance = instance
         self.message = message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from auditor.errors import ReportError
 from auditor.model import (
@@ -15,6 +16,7 @@ from auditor.model import (
     Result,
     Severity,
     Status,
+    epoch,
 )
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -67,8 +69,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report) -> str:
-    """The report as indented JSON text, ending with a newline."""
-    return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False) + "\n"
+    """The report as indented, strict JSON text (no NaN or Infinity), ending with a newline."""
+    return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def schema_text() -> str:
@@ -78,30 +80,25 @@ def schema_text() -> str:
     return files("auditor.reports").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
 
 
+MAX_REPORT_BYTES = 64 << 20  # a host with 10,000 functions writes about 20 MiB
+
+
 class ReportLoader:
     """Reads saved JSON reports back into Reports, validating each against the schema.
 
-    One loader validates many files: building the validator is the costly part.
+    A saved report is input like any other: only a regular file, at most MAX_REPORT_BYTES,
+    strict JSON (no NaN or Infinity, no number that overflows to one), nested no deeper
+    than Python parses, valid for the schema, and times that are times.
     """
 
     def __init__(self) -> None:
-        import jsonschema  # only re-rendering and diffing need it
+        from auditor.schema import Validator
 
-        schema = json.loads(schema_text())
-        validator_class = jsonschema.validators.validator_for(schema)
-        validator_class.check_schema(schema)
-        self._validator = validator_class(schema)
+        self._validator = Validator(json.loads(schema_text()))
 
     def load(self, path: str) -> Report:
         """Read and validate one report file; ReportError names the file and what is wrong."""
-        try:
-            with open(path, "rb") as handle:
-                data = json.loads(handle.read())
-        except OSError as exc:
-            raise ReportError(path, exc.strerror or str(exc)) from None
-        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            raise ReportError(path, f"not JSON: {exc}") from None
-        return self.parse(data, path)
+        return self.parse(_read_json(path), path)
 
     def parse(self, data: Any, path: str = "<report>") -> Report:
         """Validate decoded JSON and build the Report it describes."""
@@ -112,11 +109,50 @@ class ReportLoader:
                 f"written with schema {version}, newer than this hostaudit reads "
                 f"({SCHEMA_VERSION}): upgrade hostaudit",
             )
-        errors = sorted(self._validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        errors = self._validator.errors(data)
         if errors:
             where = "/".join(str(part) for part in errors[0].absolute_path) or "(top level)"
             raise ReportError(path, f"not a hostaudit report: at {where}: {errors[0].message}")
+        try:
+            epoch(data["started_at"])
+        except ValueError:
+            raise ReportError(
+                path, f"started_at: {data['started_at']!r} is not a date and time"
+            ) from None
         return _report(data)
+
+
+def _read_json(path: str) -> Any:
+    """A file's strict JSON, read with the limits above."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ReportError(path, exc.strerror or str(exc)) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ReportError(path, "not a regular file")
+        data = handle.read(MAX_REPORT_BYTES + 1)
+    if len(data) > MAX_REPORT_BYTES:
+        raise ReportError(path, f"larger than {MAX_REPORT_BYTES} bytes: not a report")
+    try:
+        return json.loads(data, parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        raise ReportError(path, "not JSON: nested too deeply") from None
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ReportError(path, f"not JSON: {exc}") from None
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} overflows a double")
+    return value
 
 
 def _newer_minor(version: str) -> bool:

@@ -7,7 +7,7 @@ else error -> UNKNOWN (the audit could not tell), else warn -> WARNING, else OK.
 
 from __future__ import annotations
 
-from auditor.escape import printable
+from auditor.escape import nagios_text
 from auditor.model import Report, Status, by_urgency
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
@@ -43,14 +43,19 @@ def render(report: Report) -> str:
         word = result.status.value.upper()
         devices = [d for d in result.outcome.devices if d.status is not Status.PASS]
         if not devices:
-            lines.append(f"{word} {result.check.id}: {printable(result.outcome.message)}")
+            lines.append(
+                f"{word} {nagios_text(result.check.id)}: {nagios_text(result.outcome.message)}"
+            )
         for device in devices:  # the check's message repeats these; one line per device
-            lines.append(f"{word} {result.check.id} {device.address}: {printable(device.message)}")
-    lines += [f"NOTICE {printable(notice)}" for notice in report.notices]
+            lines.append(
+                f"{word} {nagios_text(result.check.id)} {nagios_text(device.address)}: "
+                f"{nagios_text(device.message)}"
+            )
+    lines += [f"NOTICE {nagios_text(notice)}" for notice in report.notices]
     host = report.host
     lines.append(
-        f"host {printable(host.hostname)}, kernel {printable(host.kernel_release)}, "
-        f"profile {printable(report.profile)}"
+        f"host {nagios_text(host.hostname)}, kernel {nagios_text(host.kernel_release)}, "
+        f"profile {nagios_text(report.profile)}"
     )
     lines.append(f"| pass={counts['pass']} skip={counts['skip']} duration={report.duration_s:.3f}s")
     return "\n".join(lines) + "\n"

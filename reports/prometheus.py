@@ -5,11 +5,8 @@ No sample timestamps (the collector refuses them); the run's own time is a metri
 
 from __future__ import annotations
 
-import calendar
-import time
-
 from auditor.escape import label_value
-from auditor.model import Report, Status
+from auditor.model import Report, Status, epoch
 
 
 def _labels(**labels: str) -> str:
@@ -60,7 +57,7 @@ def render(report: Report) -> str:
         "How long the audit took.",
         [("", report.duration_s)],
     )
-    started = calendar.timegm(time.strptime(report.started_at[:19], "%Y-%m-%dT%H:%M:%S"))
+    started = int(epoch(report.started_at))
     metric(
         "hostaudit_last_run_timestamp_seconds",
         "When the audit started, in seconds since the Unix epoch.",

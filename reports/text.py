@@ -36,14 +36,14 @@ def render(report: Report, colour: bool = False) -> str:
     rows = [
         (
             status_cell(result.status),
-            result.check.id,
+            printable(result.check.id),
             textwrap.fill(printable(result.outcome.message), MESSAGE_WIDTH),
         )
         for result in report.results
     ]
     host = report.host
     lines = [
-        f"hostaudit {report.tool_version}: {printable(host.hostname)}, kernel "
+        f"hostaudit {printable(report.tool_version)}: {printable(host.hostname)}, kernel "
         f"{printable(host.kernel_release)}, root {printable(host.root)}",
         "",
         tabulate(rows, headers=("status", "check", "message"), tablefmt="simple"),
@@ -53,7 +53,8 @@ def render(report: Report, colour: bool = False) -> str:
             continue
         lines += [
             "",
-            f"{result.check.id} ({result.status.value}, {result.check.severity.label}): how to fix",
+            f"{printable(result.check.id)} ({result.status.value}, {result.check.severity.label}): "
+            "how to fix",
         ]
         for step in result.remediation:
             lines.append(

@@ -52,6 +52,19 @@ def normalise_address(text: str) -> str:
     )
 
 
+def is_sysfs_address(name: str) -> bool:
+    """Whether a name in a sysfs device folder is a PCI address as the kernel writes it
+    (pci_name(): "%04x:%02x:%02x.%d"). Anything else in such a folder comes from a hostile
+    or broken root and is ignored."""
+    return _FULL.match(name) is not None and name == name.lower()
+
+
+def address_parts(address: str) -> tuple[int, int, int, int]:
+    """(domain, bus, slot, function) of an address; ValueError if it is not one."""
+    domain, bus, slot, function = _FULL.match(normalise_address(address)).groups()  # type: ignore[union-attr]
+    return int(domain, 16), int(bus, 16), int(slot, 16), int(function)
+
+
 ADDRESS_FORMS = "a PCI address: 0000:01:00.0, 01:00.0 or pci_0000_01_00_0"
 ID_FORMS = ADDRESS_FORMS + ", or vendor:device such as 8086:10c9"
 SELECTOR_FORMS = ID_FORMS + ", or a class prefix such as class:03 or class:0302"
