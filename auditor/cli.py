@@ -240,10 +240,11 @@ def _snapshot(args: argparse.Namespace) -> int:
 
 
 def _read_domain_xml(path: str) -> tuple[str, str]:
+    from auditor.parsers.libvirt import MAX_DOMAIN_BYTES
     from auditor.profile import read_bounded
 
     try:
-        return path, read_bounded(path, 4 << 20).decode("utf-8")
+        return path, read_bounded(path, MAX_DOMAIN_BYTES).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise UsageError(f"--domain-xml {path}: cannot read: {reason}") from None

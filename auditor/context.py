@@ -84,12 +84,12 @@ class Context:
         those under the root's /etc/libvirt/qemu, then those given with --domain-xml."""
         if self._guests is None:
             from auditor.errors import HostError
-            from auditor.parsers.libvirt import parse_domain
+            from auditor.parsers.libvirt import MAX_DOMAIN_BYTES, parse_domain
 
             texts: list[tuple[str, str | HostError]] = []
             for path in self.host.glob(f"{LIBVIRT_QEMU}/*.xml"):
                 try:
-                    texts.append((path, self.host.read_text(path, limit=4 << 20)))
+                    texts.append((path, self.host.read_text(path, limit=MAX_DOMAIN_BYTES)))
                 except HostError as exc:
                     texts.append((path, exc))
             texts += self.domain_xml

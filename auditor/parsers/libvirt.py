@@ -11,6 +11,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 _DECLARATION = re.compile(r"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
+# A guest definition is a few KiB; one over this is refused, not read in part.
+MAX_DOMAIN_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
