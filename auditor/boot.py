@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
 
 from auditor.errors import HostError
+from auditor.facts import (
+    BLS_ENTRIES,
+    GRUB_CFGS,
+    GRUB_DEFAULT,
+    GRUB_DROPINS,
+    GRUBENVS,
+    KERNEL_CMDLINE,
+    LEGACY_GRUB,
+    PROXMOX_UUIDS,
+)
 from auditor.host import Host
 from auditor.parsers.bootconfig import (
     MAX_VALUE,
@@ -16,36 +25,10 @@ from auditor.parsers.bootconfig import (
     parse_legacy_grub_conf,
     parse_shell_assignments,
 )
-
-GRUB_DEFAULT = "/etc/default/grub"
-GRUB_DROPINS = "/etc/default/grub.d/*.cfg"
-GRUB_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
-GRUBENVS = ("/boot/grub2/grubenv", "/boot/grub/grubenv")
-BLS_ENTRIES = "/boot/loader/entries/*.conf"
-KERNEL_CMDLINE = "/etc/kernel/cmdline"
-PROXMOX_UUIDS = "/etc/kernel/proxmox-boot-uuids"
-LEGACY_GRUB = "/boot/grub/grub.conf"
-
-# Every path this module may read; checks that use it declare these.
-READS = (
-    GRUB_DEFAULT,
-    "/etc/default/grub.d",
-    GRUB_DROPINS,
-    *GRUB_CFGS,
-    *GRUBENVS,
-    "/boot/loader/entries",
-    BLS_ENTRIES,
-    KERNEL_CMDLINE,
-    PROXMOX_UUIDS,
-    LEGACY_GRUB,
-    "/usr/sbin/grubby",
-)
-
-_RECOVERY = re.compile(r"recovery mode|rescue", re.IGNORECASE)
-_RELEASE = re.compile(r"vmlinuz-(\S+)$")
+from auditor.record import field, record, replace
 
 
-@dataclass(frozen=True)
+@record
 class BootSource:
     """One place a next-boot command line is written."""
 
@@ -56,7 +39,7 @@ class BootSource:
     is_default: bool = False  # the entry the next boot starts, where that can be known
 
 
-@dataclass
+@record(frozen=False)
 class BootConfig:
     """What the boot loader will use at the next boot."""
 
@@ -86,8 +69,15 @@ def _version_key(version: str) -> list[int]:
 
 
 def _release(kernel: str) -> str | None:
-    match = _RELEASE.search(kernel)
-    return match.group(1) if match else None
+    """The kernel release a boot entry's image names: "5.14.0-362" of ".../vmlinuz-5.14.0-362"."""
+    _, found, release = kernel.rpartition("vmlinuz-")
+    return release if found and release and not any(ch.isspace() for ch in release) else None
+
+
+def _is_recovery(text: str) -> bool:
+    """A recovery or rescue entry, which the next normal boot does not start."""
+    lowered = text.lower()
+    return "recovery mode" in lowered or "rescue" in lowered
 
 
 def configured_boot(host: Host) -> BootConfig:
@@ -119,7 +109,7 @@ def configured_boot(host: Host) -> BootConfig:
         config.loader = "bls"
         config.generated_path = "/boot/loader/entries"
         for path in bls_paths:
-            if _RECOVERY.search(path):
+            if _is_recovery(path):
                 continue
             text = _read(host, path, config)
             if text is None:
@@ -128,7 +118,7 @@ def configured_boot(host: Host) -> BootConfig:
             keys = parse_bls_entry(text, grubenv, cut)
             config.note_cut(path, cut)
             title = keys.get("title", path.rsplit("/", 1)[-1])
-            if _RECOVERY.search(title):
+            if _is_recovery(title):
                 continue
             release = keys.get("version") or _release(keys.get("linux", ""))
             stem = path.rsplit("/", 1)[-1][: -len(".conf")]
@@ -146,7 +136,7 @@ def configured_boot(host: Host) -> BootConfig:
         config.loader = "grub2"
         config.generated_path = grub_cfg_path
         for index, entry in enumerate(grub_entries):
-            if not _RECOVERY.search(entry.title):
+            if not _is_recovery(entry.title):
                 label = f"menuentry '{entry.title}'"
                 # `default` is an index (0 = the first entry) or an entry's title; anything
                 # else (a submenu path, an id) is left undetermined.

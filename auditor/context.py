@@ -3,22 +3,24 @@ guest definitions, and earlier results."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from auditor.host import Host
 from auditor.model import Check, Outcome
+from auditor.record import field, record
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
     from typing import Any
 
+    from auditor.errors import HostError
     from auditor.parsers.libvirt import Domain
     from auditor.profile import Profile
 
 LIBVIRT_QEMU = "/etc/libvirt/qemu"
+# A guest definition is a few KiB; one over this is refused, not read in part.
+MAX_DOMAIN_BYTES = 4 << 20
 
 
-@dataclass
+@record(frozen=False)
 class Context:
     """Per-audit state shared by the checks."""
 
@@ -84,7 +86,6 @@ class Context:
         those under the root's /etc/libvirt/qemu, then those given with --domain-xml."""
         if self._guests is None:
             from auditor.errors import HostError
-            from auditor.parsers.libvirt import MAX_DOMAIN_BYTES, parse_domain
 
             texts: list[tuple[str, str | HostError]] = []
             for path in self.host.glob(f"{LIBVIRT_QEMU}/*.xml"):
@@ -93,16 +94,24 @@ class Context:
                 except HostError as exc:
                     texts.append((path, exc))
             texts += self.domain_xml
-            self._guests = []
-            for source, text in texts:
-                if isinstance(text, HostError):
-                    self._guests.append((source, str(text)))
-                    continue
-                try:
-                    self._guests.append((source, parse_domain(text)))
-                except ValueError as exc:
-                    self._guests.append((source, f"not a usable domain definition: {exc}"))
+            self._guests = [] if not texts else self._parse(texts)
         return self._guests
+
+    @staticmethod
+    def _parse(texts: list[tuple[str, str | HostError]]) -> list[tuple[str, Domain | str]]:
+        from auditor.errors import HostError
+        from auditor.parsers.libvirt import parse_domain  # the XML parser, only for guests
+
+        guests: list[tuple[str, Domain | str]] = []
+        for source, text in texts:
+            if isinstance(text, HostError):
+                guests.append((source, str(text)))
+                continue
+            try:
+                guests.append((source, parse_domain(text)))
+            except ValueError as exc:
+                guests.append((source, f"not a usable domain definition: {exc}"))
+        return guests
 
     def names(self) -> dict[str, str]:
         """Device database names, looked up once and only when a check reports devices."""

@@ -6,17 +6,16 @@ starts failing is news even when the check already failed for the first one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from auditor.escape import printable
 from auditor.model import Report, Status
+from auditor.record import record
 
 # What the comparison counts as failing; warnings join when a profile says they fail.
 FAILING = frozenset({Status.FAIL})
 FIXED = frozenset({Status.PASS, Status.WARN})
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     """One check (or one device of a device check) in both audits."""
 
@@ -32,7 +31,7 @@ class Change:
         return f"{self.check} {self.device}" if self.device else self.check
 
 
-@dataclass(frozen=True)
+@record
 class Diff:
     """The changes between two audits of `host`."""
 

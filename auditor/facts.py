@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from auditor.errors import HostError, NotCollectedError, ReadBudgetError
 from auditor.host import Host
 from auditor.model import Evidence
@@ -11,6 +9,7 @@ from auditor.parsers.cmdline import Param, parse_cmdline
 from auditor.parsers.kconfig import parse_kconfig
 from auditor.parsers.kernel_log import parse_dmesg, parse_kmsg_record
 from auditor.parsers.procfs import boot_time as parse_btime
+from auditor.record import record
 
 ACPI_TABLES = "/sys/firmware/acpi/tables"
 IOMMU_TABLES = ("DMAR", "IVRS", "IORT")
@@ -25,6 +24,30 @@ PCI_DEVICES = "/sys/bus/pci/devices"
 PCI_DRIVERS = "/sys/bus/pci/drivers"
 UDEV_DATA = "/run/udev/data"
 SAVED_DMESG = "/var/log/dmesg"
+
+# Where the next boot's command line is written (auditor.boot reads these); checks that use
+# auditor.boot declare BOOT_READS. Kept here so a check's header needs no boot parser.
+GRUB_DEFAULT = "/etc/default/grub"
+GRUB_DROPINS = "/etc/default/grub.d/*.cfg"
+GRUB_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
+GRUBENVS = ("/boot/grub2/grubenv", "/boot/grub/grubenv")
+BLS_ENTRIES = "/boot/loader/entries/*.conf"
+KERNEL_CMDLINE = "/etc/kernel/cmdline"
+PROXMOX_UUIDS = "/etc/kernel/proxmox-boot-uuids"
+LEGACY_GRUB = "/boot/grub/grub.conf"
+BOOT_READS = (
+    GRUB_DEFAULT,
+    "/etc/default/grub.d",
+    GRUB_DROPINS,
+    *GRUB_CFGS,
+    *GRUBENVS,
+    "/boot/loader/entries",
+    BLS_ENTRIES,
+    KERNEL_CMDLINE,
+    PROXMOX_UUIDS,
+    LEGACY_GRUB,
+    "/usr/sbin/grubby",
+)
 
 # Everything auditor.pci reads of a device, its driver and its IOMMU group. The device checks
 # declare exactly these, so that a snapshot holds these files and nothing else of sysfs.
@@ -88,7 +111,7 @@ def kernel_config(host: Host, release: str | None = None) -> tuple[dict[str, str
         return {}, None
 
 
-@dataclass(frozen=True)
+@record
 class IommuActivity:
     """Proof that an IOMMU driver is running: its units and the number of IOMMU groups."""
 
@@ -127,7 +150,7 @@ IOMMU_STARTED_LINES = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class KernelLog:
     """Kernel log messages and where they came from."""
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
-
 from auditor.errors import HostError
 from auditor.facts import PCI_DEVICES as DEVICES
 from auditor.facts import PCI_DRIVERS as DRIVERS
@@ -18,6 +15,7 @@ from auditor.parsers.pci import (
     parse_config_header,
 )
 from auditor.parsers.procfs import release_version
+from auditor.record import record
 
 ASSIGNMENT_DRIVERS = ("vfio-pci", "pci-stub")
 # Kernel drivers that set driver_managed_dma: VFIO accepts group members bound to them
@@ -25,7 +23,7 @@ ASSIGNMENT_DRIVERS = ("vfio-pci", "pci-stub")
 DMA_SAFE_DRIVERS = (*ASSIGNMENT_DRIVERS, "pcieport")
 
 
-@dataclass(frozen=True)
+@record
 class PciDevice:
     """What the audit needs to know of one PCI function."""
 
@@ -91,9 +89,10 @@ def read_device(host: Host, address: str) -> PciDevice | None:
         is_pcie = False
     else:
         is_pcie = has_pcie_capability(config)
-    boot_vga = False
-    with contextlib.suppress(HostError):
+    try:
         boot_vga = host.read_text(f"{base}/boot_vga", limit=64).strip() == "1"
+    except HostError:
+        boot_vga = False
     is_bridge = header_type == 1 or (pci_class is not None and pci_class >> 8 == 0x0604)
     return PciDevice(
         address=address,

@@ -8,12 +8,11 @@ assigned devices stay isolated while host devices go untranslated.
 
 from __future__ import annotations
 
-from auditor import boot
-from auditor.boot import kernel_args_steps
 from auditor.context import Context
 from auditor.errors import HostError
 from auditor.facts import (
     ACPI_TABLES,
+    BOOT_READS,
     CMDLINE,
     IOMMU_CLASS,
     IOMMU_GROUPS,
@@ -45,7 +44,7 @@ CHECK = Check(
         *(f"{ACPI_TABLES}/{name}" for name in IOMMU_TABLES),
         KMSG,
         SAVED_DMESG,
-        *boot.READS,
+        *BOOT_READS,
     ),
     remediation=(
         "Intel: add intel_iommu=on to the kernel command line (not needed where the kernel "
@@ -149,4 +148,6 @@ def _fix(ctx: Context, vendor: str | None, params: tuple[Param, ...]) -> list[st
     add = [arg for arg in (enable_argument(vendor),) if arg]
     if not add and not remove:
         return list(CHECK.remediation)
+    from auditor.boot import kernel_args_steps  # the boot parser, only when it is needed
+
     return kernel_args_steps(ctx.host, add=add, remove=remove)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 
 from auditor import diff
 from auditor.model import DeviceResult, Outcome, Status
+from auditor.record import replace
 from auditor.reports import json as json_report
 from tests.conftest import HOSTS
 from tests.reports.sample import sample_report

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import replace
 
 import pytest
 
 from auditor.errors import ProfileError
 from auditor.model import Check, DeviceResult, Outcome, Severity, Status
 from auditor.profile import Waiver, apply_waivers, builtin_names, load_profile, schema_errors
+from auditor.record import replace
 from auditor.registry import load_checks
 from tests.conftest import HOSTS
 from tests.test_cli import run_cli
@@ -267,3 +267,32 @@ def test_a_device_waiver_waives_only_that_device():
     both = replace(profile, waivers=(one, replace(one, device="0000:22:00.0")))
     outcome, _ = apply_waivers(both, group, failing, today)
     assert outcome.status is Status.WAIVED
+
+
+def test_the_default_profile_constant_is_default_toml():
+    """Audits with the default profile use profile.DEFAULT_PROFILE and read no TOML; it
+    must be exactly what profiles/default.toml resolves to."""
+    from auditor import profile
+
+    layers = [
+        ("builtin:default", profile._parse("builtin:default", profile._read("default", ".")[1]))
+    ]
+    assert profile._merge("default", layers) == profile.DEFAULT_PROFILE
+
+
+def test_auditing_without_a_profile_is_auditing_with_the_default_profile():
+    from auditor.context import Context
+    from auditor.host import Host
+    from auditor.profile import DEFAULT_PROFILE
+    from auditor.runner import host_info, run_audit
+
+    checks = load_checks(include_third_party=False)
+    for name in ("intel-ready", "iommu-not-enabled", "gpu-shares-group-with-usb"):
+        reports = []
+        for profile in (None, DEFAULT_PROFILE):
+            ctx = Context(host=Host(str(HOSTS / name)), profile=profile)
+            reports.append(run_audit(checks, ctx, host_info(ctx)))
+        strip = lambda r: [(x.check, x.outcome, x.blocking) for x in r.results]  # noqa: E731
+        assert strip(reports[0]) == strip(reports[1])
+        assert reports[0].profile == reports[1].profile == "default"
+        assert reports[0].notices == reports[1].notices

@@ -13,7 +13,7 @@ from auditor.context import Context
 from auditor.errors import CheckLoadError
 from auditor.host import Host
 from auditor.model import Check, Outcome, Severity, Status
-from auditor.registry import ID_PATTERN, LoadedCheck, load_checks
+from auditor.registry import LoadedCheck, is_check_id, load_checks
 from auditor.runner import run_one
 from tests.conftest import CHECK_IDS, HOSTS
 
@@ -27,7 +27,7 @@ def test_the_public_check_ids_exist():
 @pytest.mark.parametrize("item", CHECKS, ids=lambda item: item.check.id)
 def test_header(item: LoadedCheck):
     check = item.check
-    assert ID_PATTERN.match(check.id)
+    assert is_check_id(check.id)
     module = item.run.__module__.rsplit(".", 1)[-1]
     assert module == check.id.replace(".", "_").replace("-", "_"), "the module name follows the id"
     assert check.title and isinstance(check.severity, Severity)

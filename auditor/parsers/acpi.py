@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+
+from auditor.record import field, record
 
 HEADER_SIZE = 36
 PAGE_SHIFT = 12  # x86
@@ -30,7 +31,7 @@ IVMD_TYPES = (0x20, 0x21, 0x22)
 IORT_SMMU_TYPES = {3: "SMMUv1/v2", 4: "SMMUv3"}
 
 
-@dataclass(frozen=True)
+@record
 class AcpiHeader:
     """The 36-byte header common to every ACPI table."""
 
@@ -42,7 +43,7 @@ class AcpiHeader:
     oem_table_id: str
 
 
-@dataclass
+@record(frozen=False)
 class DecodedTable:
     """What a decoder learned: the header, facts to show, and problems found."""
 

@@ -9,12 +9,12 @@ so for a plain value the last one wins.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from auditor.record import record
 
 _SPACE = " \t\n\r\v\f"
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     """One kernel parameter as written: its name and its value (None for a bare flag)."""
 

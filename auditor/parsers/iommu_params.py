@@ -15,13 +15,12 @@ Rules, each from the kernel source:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from auditor.parsers.cmdline import Param, comma_options, kstrtobool
 from auditor.parsers.kconfig import enabled
+from auditor.record import record
 
 
-@dataclass(frozen=True)
+@record
 class IommuSetting:
     """The IOMMU state a command line asks for: enabled (None = unknown), and why."""
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+
+from auditor.record import record
 
 _DECLARATION = re.compile(r"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
-# A guest definition is a few KiB; one over this is refused, not read in part.
-MAX_DOMAIN_BYTES = 4 << 20
 
 
-@dataclass(frozen=True)
+@record
 class Hostdev:
     """One `<hostdev mode='subsystem' type='pci'>`: the host address it assigns."""
 
@@ -24,7 +23,7 @@ class Hostdev:
     guest_slot: tuple[int, int, int] | None  # (domain, bus, slot) of its guest <address>
 
 
-@dataclass(frozen=True)
+@record
 class Domain:
     """What the audit needs from one guest definition."""
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from auditor.parsers.cmdline import parse_cmdline
+from auditor.record import record
 
 
-@dataclass(frozen=True)
+@record
 class ModuleOption:
     """One `options MODULE name=value` assignment, with where it was written."""
 

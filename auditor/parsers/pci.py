@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-_FULL = re.compile(r"^([0-9a-fA-F]{4,8}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
-_SHORT = re.compile(r"^([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
-_NODEDEV = re.compile(r"^pci_([0-9a-fA-F]{4,8})_([0-9a-fA-F]{2})_([0-9a-fA-F]{2})_([0-7])$")
+from auditor.record import record
+
+# Pattern strings: re compiles one when it is first used, not when the module is imported.
+_FULL = r"^([0-9a-fA-F]{4,8}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$"
+_SHORT = r"^([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$"
+_NODEDEV = r"^pci_([0-9a-fA-F]{4,8})_([0-9a-fA-F]{2})_([0-9a-fA-F]{2})_([0-7])$"
+_LOWER_HEX = frozenset("0123456789abcdef")
 
 PCI_HEADER_TYPE = 0x0E
 PCI_CAPABILITY_LIST = 0x34
@@ -39,11 +42,11 @@ CLASS_NAMES = {
 def normalise_address(text: str) -> str:
     """`0000:01:00.0`, `01:00.0` or `pci_0000_01_00_0` as `0000:01:00.0`; ValueError if none."""
     text = text.strip()
-    match = _FULL.match(text) or _NODEDEV.match(text)
+    match = re.match(_FULL, text) or re.match(_NODEDEV, text)
     if match:
         domain, bus, slot, function = match.groups()
         return f"{int(domain, 16):04x}:{bus.lower()}:{slot.lower()}.{function}"
-    match = _SHORT.match(text)
+    match = re.match(_SHORT, text)
     if match:
         bus, slot, function = match.groups()
         return f"0000:{bus.lower()}:{slot.lower()}.{function}"
@@ -56,30 +59,38 @@ def is_sysfs_address(name: str) -> bool:
     """Whether a name in a sysfs device folder is a PCI address as the kernel writes it
     (pci_name(): "%04x:%02x:%02x.%d"). Anything else in such a folder comes from a hostile
     or broken root and is ignored."""
-    return _FULL.match(name) is not None and name == name.lower()
+    domain, _, rest = name.partition(":")
+    return (
+        len(name) == len(domain) + 8
+        and 4 <= len(domain) <= 8
+        and rest[2:3] == ":"
+        and rest[5:6] == "."
+        and rest[6:7] in "01234567"
+        and all(ch in _LOWER_HEX for ch in domain + rest[:2] + rest[3:5])
+    )
 
 
 def address_parts(address: str) -> tuple[int, int, int, int]:
     """(domain, bus, slot, function) of an address; ValueError if it is not one."""
-    domain, bus, slot, function = _FULL.match(normalise_address(address)).groups()  # type: ignore[union-attr]
+    domain, bus, slot, function = re.match(_FULL, normalise_address(address)).groups()  # type: ignore[union-attr]
     return int(domain, 16), int(bus, 16), int(slot, 16), int(function)
 
 
 ADDRESS_FORMS = "a PCI address: 0000:01:00.0, 01:00.0 or pci_0000_01_00_0"
 ID_FORMS = ADDRESS_FORMS + ", or vendor:device such as 8086:10c9"
 SELECTOR_FORMS = ID_FORMS + ", or a class prefix such as class:03 or class:0302"
-_VENDOR_DEVICE = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
-_CLASS = re.compile(r"^class:(?:0x)?([0-9a-fA-F]{2}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6})$")
+_VENDOR_DEVICE = r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$"
+_CLASS = r"^class:(?:0x)?([0-9a-fA-F]{2}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6})$"
 
 
 def parse_selector(text: str, allow_class: bool = True) -> str:
     """A device identifier, normalised: an address (`0000:01:00.0`), `vendor:device` in lower
     case (`8086:10c9`), or a class prefix (`class:0302`); ValueError if it is none of them."""
     text = text.strip()
-    match = _VENDOR_DEVICE.match(text)
+    match = re.match(_VENDOR_DEVICE, text)
     if match:
         return f"{match.group(1).lower()}:{match.group(2).lower()}"
-    match = _CLASS.match(text)
+    match = re.match(_CLASS, text)
     if match and allow_class:
         return f"class:{match.group(1).lower()}"
     try:
@@ -115,7 +126,7 @@ def class_name(pci_class: int) -> str:
     return CLASS_NAMES.get(pci_class >> 8, f"class {pci_class >> 8:04x}")
 
 
-@dataclass(frozen=True)
+@record
 class ConfigHeader:
     """Facts from the first 64 bytes of configuration space, readable without root."""
 

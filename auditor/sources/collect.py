@@ -23,7 +23,6 @@ resolved inside the root). The collector must run alone, so the auditor imports 
 here instead of keeping a second copy.
 """
 
-import contextlib
 import errno
 import os
 import stat
@@ -667,8 +666,10 @@ class Collector(object):
         def walk(base: str, node: "Dict[str, Any]") -> "Iterator[Tuple[str, str, str, str]]":
             prefix = base.rstrip("/") + "/"
             if len(node) - ("" in node) > 2:  # several entries wanted: list the folder once
-                with contextlib.suppress(OSError):
+                try:
                     self._listing(self.resolve(base))
+                except OSError:
+                    pass  # the entries are then looked up one by one
             for part, child in node.items():
                 if part == "":
                     continue
@@ -1139,8 +1140,10 @@ def write_file(
             elif existing is not None:
                 os.fchmod(handle.fileno(), stat.S_IMODE(existing.st_mode))
                 if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
-                    with contextlib.suppress(PermissionError):  # only root may give it away
+                    try:
                         os.fchown(handle.fileno(), existing.st_uid, existing.st_gid)
+                    except PermissionError:
+                        pass  # only root may give a file away: it stays ours
             else:
                 umask = os.umask(0)
                 os.umask(umask)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from auditor.errors import ReportError
 from auditor.model import Status
+from auditor.record import replace
 from auditor.reports import html, junit, nagios, prometheus, text
 from auditor.reports import json as json_report
 from tests.conftest import FIXTURES
