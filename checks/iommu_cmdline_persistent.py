@@ -11,18 +11,23 @@ from __future__ import annotations
 import time
 
 from auditor.context import Context
-from auditor.errors import HostError
+from auditor.errors import HostError, NotCollectedError
 from auditor.facts import (
     ACPI_TABLES,
     BOOT_READS,
+    CMDLINE,
     IOMMU_CLASS,
     IOMMU_GROUPS,
     IOMMU_TABLES,
+    KMSG,
     OSRELEASE,
+    SAVED_DMESG,
     boot_time,
     iommu_activity,
+    iommu_started_in_log,
     iommu_vendor,
     kernel_config,
+    running_cmdline,
 )
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import parse_cmdline
@@ -32,6 +37,7 @@ from auditor.record import replace
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
     from auditor.boot import BootConfig, BootSource
+    from auditor.host import Host
 
 CHECK = Check(
     id="iommu.cmdline-persistent",
@@ -46,6 +52,9 @@ CHECK = Check(
         IOMMU_CLASS,
         IOMMU_GROUPS,
         *(f"{ACPI_TABLES}/{name}" for name in IOMMU_TABLES),
+        CMDLINE,
+        KMSG,
+        SAVED_DMESG,
     ),
     remediation=(
         "Put the IOMMU arguments in the boot loader configuration (not only on a one-off boot "
@@ -62,6 +71,26 @@ CHECK = Check(
 def _names(sources: list[BootSource]) -> str:
     shown = ", ".join(source.label for source in sources[:3])
     return shown + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
+
+
+def _running_without_iommu(
+    host: Host, vendor: str | None, kconfig: dict[str, str], evidence: list[Evidence]
+) -> bool:
+    """Whether the running kernel has no IOMMU active: sysfs says so; where the root holds
+    no /sys/class/iommu (a sosreport), the kernel log's start-up line proves it on, and
+    else the running command line with the kernel's defaults can prove it off."""
+    activity = iommu_activity(host)
+    if activity.visible:
+        return not activity.active
+    if iommu_started_in_log(host) is not None:
+        return False
+    try:
+        setting = evaluate(running_cmdline(host), vendor, kconfig)
+    except (HostError, NotCollectedError):
+        return False
+    if setting.enabled is False:
+        evidence.append(Evidence(CMDLINE, f"running kernel: IOMMU off: {setting.reason}"))
+    return setting.enabled is False
 
 
 def _when(timestamp: float) -> str:
@@ -186,8 +215,7 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
             evidence,
         )
 
-    activity = iommu_activity(host)
-    if activity.visible and not activity.active:
+    if _running_without_iommu(host, vendor, running_kconfig, evidence):
         booted = boot_time(host)
         message = "reboot pending: the boot entries enable the IOMMU but the running kernel has none active"
         try:
