@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.errors import FileMissingError, UnreadableError
-from auditor.sources.base import DIR, LINK, Node, Reader
+from auditor.sources.base import FILE, Node, Reader
 from auditor.sources.tarindex import TarIndex
 
 
@@ -22,29 +22,31 @@ class ArchiveReader(Reader):
         return self.base if path == "/" else self.base + path
 
     def link_target(self, path: str) -> str | None:
-        member = self.index.members.get(self._key(path))
-        return member.target if member is not None and member.kind == LINK else None
+        return self.index.links.get(self._key(path))
 
     def stat(self, path: str) -> Node:
-        member = self.index.members.get(self._key(path))
-        if member is None:
+        key = self._key(path)
+        kind = self.index.kind(key)
+        if kind is None:
             raise FileMissingError(path)
-        return Node(member.kind, member.size, member.mtime)
+        if kind == FILE:
+            size, mtime, _ = self.index.files[key]
+            return Node(FILE, size, mtime)
+        return Node(kind)  # folders and links: no time kept
 
     def listdir(self, path: str) -> list[str]:
         key = self._key(path)
-        member = self.index.members.get(key)
-        if member is None or member.kind != DIR:
+        if key not in self.index.dirs:
             raise FileMissingError(path)  # as listing a file fails: ENOTDIR
-        return list(self.index.children.get(key, ()))
+        return self.index.names(key)
 
     def read(self, path: str, limit: int) -> bytes:
         key = self._key(path)
-        member = self.index.members.get(key)
-        if member is None:
+        kind = self.index.kind(key)
+        if kind is None:
             raise FileMissingError(path)
-        if member.kind != "file":
+        if kind != FILE:
             raise UnreadableError(path, "not a regular file")
-        if member.size > limit:
+        if self.index.files[key][0] > limit:
             raise UnreadableError(path, f"larger than {limit} bytes")
-        return self.index.read(key, limit)
+        return self.index.read(key)

@@ -197,7 +197,8 @@ class Resolver(object):
         self.link_target = link_target  # the raw target of a link, None when not a link
         self.on_link = on_link  # told of every link met, once (the collector keeps them)
         self.clamp = clamp
-        self._names: "Dict[str, Tuple[str, int]]" = {}
+        # resolved folder + name -> itself when not a link, else (where it leads, links taken)
+        self._names: "Dict[str, Any]" = {}
         self._paths: "Dict[str, str]" = {"/": "/"}
 
     def resolve(self, path: str) -> str:
@@ -234,18 +235,19 @@ class Resolver(object):
         if known is None:
             target = self.link_target(candidate)
             if target is None:
-                known = (candidate, 0)
-            else:
-                if used + hops + 1 > MAX_SYMLINK_HOPS:
-                    raise LinkLoopError(path)
-                if self.on_link is not None:
-                    self.on_link(candidate, target)
-                # An absolute target starts again at the root; a relative one from the
-                # folder the link is in, which is resolved already.
-                start = "/" if target.startswith("/") else current
-                resolved, taken = self._walk(target, used + hops + 1, start)
-                known = (resolved, taken + 1)
-            self._names[candidate] = known
+                known = self._names[candidate] = candidate  # not a link: itself, no hop
+                return known, hops
+            if used + hops + 1 > MAX_SYMLINK_HOPS:
+                raise LinkLoopError(path)
+            if self.on_link is not None:
+                self.on_link(candidate, target)
+            # An absolute target starts again at the root; a relative one from the
+            # folder the link is in, which is resolved already.
+            start = "/" if target.startswith("/") else current
+            resolved, taken = self._walk(target, used + hops + 1, start)
+            known = self._names[candidate] = (resolved, taken + 1)
+        elif known.__class__ is str:
+            return known, hops
         hops += known[1]
         if used + hops > MAX_SYMLINK_HOPS:
             raise LinkLoopError(path)
@@ -537,6 +539,27 @@ def scrub_xml(content: bytes) -> "Optional[bytes]":
 # -- collecting -------------------------------------------------------------------------------
 
 
+class _Tree(object):
+    """Patterns as a tree of their components, for expanding them all in one walk."""
+
+    __slots__ = ("children", "pattern", "wildcards")
+
+    def __init__(self) -> None:
+        self.children: "List[Tuple[str, _Tree]]" = []
+        self.wildcards: "Set[str]" = set()  # the children's components that hold *, ? or [
+        self.pattern: "Optional[str]" = None  # the pattern that ends here, if one does
+
+    def child(self, part: str) -> "_Tree":
+        for name, node in self.children:
+            if name == part:
+                return node
+        node = _Tree()
+        self.children.append((part, node))
+        if any(ch in part for ch in _MAGIC):
+            self.wildcards.add(part)
+        return node
+
+
 class Entry(object):
     """One thing stored: a folder, a symbolic link, a file's content, or only a name."""
 
@@ -653,51 +676,43 @@ class Collector(object):
         """(path, resolved path, kind, pattern) for every path the patterns match, depth
         first: everything under one folder comes together, while that folder's descriptor
         is still open."""
-        import fnmatch
-
-        # A tree of pattern components; the key "" (never a component) marks a pattern's end.
-        tree: "Dict[str, Any]" = {}
+        tree = _Tree()
         for pattern in patterns:
             node = tree
             for part in [p for p in pattern.split("/") if p]:
-                node = node.setdefault(part, {})
-            node[""] = pattern
+                node = node.child(part)
+            node.pattern = pattern
+        return self._walk_tree("/", tree)
 
-        def walk(base: str, node: "Dict[str, Any]") -> "Iterator[Tuple[str, str, str, str]]":
-            prefix = base.rstrip("/") + "/"
-            if len(node) - ("" in node) > 2:  # several entries wanted: list the folder once
+    def _walk_tree(self, base: str, node: "_Tree") -> "Iterator[Tuple[str, str, str, str]]":
+        import fnmatch
+
+        prefix = base.rstrip("/") + "/"
+        if node.wildcards or len(node.children) > 2:  # list the folder once for them all
+            try:
+                listing = self._listing(self.resolve(base)) or {}
+            except OSError:
+                listing = {}
+        for part, child in node.children:
+            if part in node.wildcards:
+                names = sorted(listing)
+                if part != "*":  # "*" is every name: no match to run
+                    names = [name for name in names if fnmatch.fnmatchcase(name, part)]
+                found = [prefix + name for name in names]
+            else:
+                found = [prefix + part]
+            for path in found:
                 try:
-                    self._listing(self.resolve(base))
+                    real = self.resolve(path)
+                    kind = self.kind(real)
                 except OSError:
-                    pass  # the entries are then looked up one by one
-            for part, child in node.items():
-                if part == "":
                     continue
-                if any(ch in part for ch in _MAGIC):
-                    try:
-                        listing = self._listing(self.resolve(base)) or {}
-                    except OSError:
-                        listing = {}
-                    found = [
-                        prefix + name for name in sorted(listing) if fnmatch.fnmatchcase(name, part)
-                    ]
-                else:
-                    found = [prefix + part]
-                for path in found:
-                    try:
-                        real = self.resolve(path)
-                        kind = self.kind(real)
-                    except OSError:
-                        continue
-                    if kind is None:
-                        continue
-                    if "" in child:
-                        yield path, real, kind, child[""]
-                    if len(child) > 1 or "" not in child:
-                        for item in walk(path, child):
-                            yield item
-
-        return walk("/", tree)
+                if kind is None:
+                    continue
+                if child.pattern is not None:
+                    yield path, real, kind, child.pattern
+                if child.children:
+                    yield from self._walk_tree(path, child)
 
     def _is_link(self, path: str) -> bool:
         """Whether the last component of `path` is a link (resolve() has met it already)."""
@@ -923,13 +938,27 @@ def _octal(value: int, size: int) -> bytes:
 
 
 # The fields every header shares: mode, uid and gid before the size; owner names and device
-# numbers after the magic. Joined once, and their bytes summed once for the checksum.
+# numbers after the magic. Each is built once with the sum of its bytes (for the checksum).
 _OWNERS = b"ustar\x0000" + b"root".ljust(32, b"\0") * 2 + _octal(0, 8) * 2
 _MODES = {
     kind: _octal(0o755 if kind == _DIRTYPE else 0o644, 8) + _octal(0, 8) * 2
     for kind in (_REGTYPE, _SYMTYPE, _DIRTYPE, _PAXTYPE)
 }
+_MODE_SUMS = {kind: sum(fields) + kind[0] for kind, fields in _MODES.items()}
 _CONSTANT_SUM = sum(_OWNERS) + 8 * 32  # the checksum field counts as eight spaces
+_NUMBERS: "Dict[int, Tuple[bytes, int]]" = {}  # 12-byte size and time fields, with their sums
+
+
+def _number_field(value: int) -> "Tuple[bytes, int]":
+    """The 12-byte octal field of `value` and the sum of its bytes (remembered: sizes and
+    times repeat across the ~50,000 members of a large host's snapshot)."""
+    known = _NUMBERS.get(value)
+    if known is None:
+        field = _octal(value, 12)
+        known = (field, sum(field))
+        if len(_NUMBERS) < 65536:
+            _NUMBERS[value] = known
+    return known
 
 
 def _header(name: bytes, kind: bytes, size: int, mtime: int, target: bytes) -> bytes:
@@ -938,11 +967,25 @@ def _header(name: bytes, kind: bytes, size: int, mtime: int, target: bytes) -> b
     if len(name) > 100:
         cut = name.rfind(b"/", 0, 156)
         prefix, name = name[:cut], name[cut + 1 :]
-    head = name.ljust(100, b"\0") + _MODES[kind] + _octal(size, 12) + _octal(mtime, 12)
-    tail = kind + target.ljust(100, b"\0")
-    checksum = _CONSTANT_SUM + sum(head) + sum(tail) + sum(prefix)
+    size_field, size_sum = _number_field(size)
+    time_field, time_sum = _number_field(mtime)
+    checksum = (
+        _CONSTANT_SUM + _MODE_SUMS[kind] + sum(name) + sum(target) + sum(prefix)
+        + size_sum + time_sum
+    )  # fmt: skip
     return b"".join(
-        (head, b"%06o\0 " % checksum, tail, _OWNERS, prefix.ljust(155, b"\0"), bytes(12))
+        (
+            name.ljust(100, b"\0"),
+            _MODES[kind],
+            size_field,
+            time_field,
+            b"%06o\0 " % checksum,
+            kind,
+            target.ljust(100, b"\0"),
+            _OWNERS,
+            prefix.ljust(155, b"\0"),
+            bytes(12),
+        )
     )
 
 

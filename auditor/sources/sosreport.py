@@ -183,11 +183,9 @@ def open_sosreport(path: str, checks: list[LoadedCheck] | None = None) -> Sosrep
 
     index = TarIndex(path, wanted=wanted)
     inner = ArchiveReader(index, f"/{index.top}")
-    sos_commands = index.members.get(f"/{index.top}/sos_commands")
-    marker = index.members.get(f"/{index.top}/sos_reports") or index.members.get(
-        f"/{index.top}/version.txt"
-    )
-    if sos_commands is None or sos_commands.kind != DIR or marker is None:
+    has_commands = index.kind(f"/{index.top}/sos_commands") == DIR
+    marker = index.kind(f"/{index.top}/sos_reports") or index.kind(f"/{index.top}/version.txt")
+    if not has_commands or marker is None:
         index.close()
         raise ArchiveError(path, "not a sosreport (no sos_commands/ and sos_reports/)")
     try:

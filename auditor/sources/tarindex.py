@@ -51,20 +51,6 @@ class ArchiveError(UsageError):
         super().__init__(f"{archive}: {detail}")
 
 
-class Member:
-    """One name in the archive."""
-
-    __slots__ = ("data", "kind", "mtime", "size", "target")
-
-    def __init__(self, kind: str, mtime: float = 0.0, size: int = 0, target: str = "") -> None:
-        self.kind = kind
-        self.mtime = mtime
-        self.size = size
-        self.target = target
-        # The content of a kept regular member: bytes, or its offset in a plain .tar.
-        self.data: bytes | int = b""
-
-
 class TarIndex:
     """The members of one archive, indexed by "/" + their name ("/top/a/b")."""
 
@@ -81,10 +67,26 @@ class TarIndex:
         Raises ArchiveError naming the archive and the reason.
         """
         self.archive = archive
-        self.members: dict[str, Member] = {}
-        self.children: dict[str, list[str]] = {"/": []}
+        # Three plain tables rather than an object per name: a large host's snapshot holds
+        # ~50,000 names. The times of folders and links are not kept (no check reads them).
+        self.files: dict[str, tuple[int, float, bytes | int]] = {}  # size, mtime, content
+        self.links: dict[str, str] = {}  # the raw target
+        self.dirs: dict[str, list[str]] = {"/": []}  # the keys of the folder's entries
+        self._targets: dict[str, str] = {}  # one string for each distinct link target
         self._plain: BinaryIO | None = None  # a plain .tar stays open: content read on demand
         self.top = self._index(top, wanted)
+
+    def kind(self, key: str) -> str | None:
+        """FILE, DIR or LINK for a key; None when the archive has no such name."""
+        if key in self.files:
+            return FILE
+        if key in self.dirs:
+            return DIR
+        return LINK if key in self.links else None
+
+    def names(self, key: str) -> list[str]:
+        """The names in the folder `key`."""
+        return [child.rpartition("/")[2] for child in self.dirs[key]]
 
     def close(self) -> None:
         """Release the archive."""
@@ -92,13 +94,13 @@ class TarIndex:
             self._plain.close()
             self._plain = None
 
-    def read(self, key: str, limit: int) -> bytes:
-        """The content of the regular member `key` (already known to exist and be kept)."""
-        member = self.members[key]
-        if isinstance(member.data, bytes):
-            return member.data
+    def read(self, key: str) -> bytes:
+        """The content of the regular member `key` (known to exist)."""
+        size, _, data = self.files[key]
+        if isinstance(data, bytes):
+            return data
         assert self._plain is not None  # offsets exist only for a plain .tar
-        return os.pread(self._plain.fileno(), member.size, member.data)
+        return os.pread(self._plain.fileno(), size, data)
 
     # -- indexing --
 
@@ -219,7 +221,7 @@ class TarIndex:
             if top is None:
                 top = parts[0]
             if parts[0] != top:
-                if count == 1 or not self.members:
+                if count == 1 or len(self.dirs) + len(self.files) + len(self.links) == 1:
                     raise self._refuse(f"not a {top} archive (it holds {name!r})")
                 raise self._refuse(f"member {name!r} lies outside the top folder {top}/")
             has_data = kind in _REGULAR or kind not in _TYPES
@@ -237,29 +239,33 @@ class TarIndex:
                 self._make_parents(name, parent)
                 checked_parent = parent
             if kind == b"5":
-                self._add(name, key, Member(DIR, mtime))
+                if key not in self.dirs:
+                    self._claim(name, key)
+                    self.dirs[key] = []
                 continue
             if kind == b"2":
-                self._add(name, key, Member(LINK, mtime, target=target))
+                self._claim(name, key)
+                self.links[key] = self._targets.setdefault(target, target)
                 links.append(key)
                 continue
-            member = Member(FILE, mtime, size)
             kept_bytes += size
             if kept_bytes > MAX_TOTAL_BYTES:
                 raise self._refuse(
                     f"reading {name!r} passes the size limit of {MAX_TOTAL_BYTES} bytes "
                     "kept from one archive: refused"
                 )
+            content: bytes | int
             if stream.raw is stream.handle:
-                member.data = stream.position
+                content = stream.position
                 stream.skip(size)
             else:
-                member.data = stream.read(size)
-                if len(member.data) < size:
+                content = stream.read(size)
+                if len(content) < size:
                     raise self._refuse("corrupt or truncated archive (unexpected end of data)")
             stream.skip(-size % _BLOCK)
-            self._add(name, key, member)
-        if not self.members:
+            self._claim(name, key)
+            self.files[key] = (size, mtime, content)
+        if not (self.files or self.links or len(self.dirs) > 1):
             raise self._refuse("empty archive")
         self._check_chains(links)
         return top or ""
@@ -331,40 +337,28 @@ class TarIndex:
         for part in parent.split("/")[1:]:
             folder = path or "/"
             path += "/" + part
-            existing = self.members.get(path)
-            if existing is None:
-                self.members[path] = Member(DIR)
-                self.children.setdefault(folder, []).append(part)
-                self.children[path] = []
-            elif existing.kind == LINK:
+            if path in self.dirs:
+                continue
+            if path in self.links:
                 raise self._refuse(f"member {name!r} would be written through a link: refused")
-            elif existing.kind != DIR:
+            if path in self.files:
                 raise self._refuse(f"member {name!r} lies under a file: refused")
+            self.dirs[folder].append(path)
+            self.dirs[path] = []
 
-    def _add(self, name: str, key: str, member: Member) -> None:
-        existing = self.members.get(key)
-        if existing is not None:
-            if existing.kind == DIR and member.kind == DIR:
-                existing.mtime = member.mtime
-                return
+    def _claim(self, name: str, key: str) -> None:
+        """Enter a new name in its folder; a name the archive holds already is refused."""
+        if key in self.files or key in self.links or key in self.dirs:
             raise self._refuse(f"member {name!r} repeats a name")
-        self.members[key] = member
-        folder, _, leaf = key.rpartition("/")
-        self.children[folder or "/"].append(leaf)
-        if member.kind == DIR:
-            self.children[key] = []
+        self.dirs[key.rpartition("/")[0] or "/"].append(key)
 
     def _check_chains(self, links: list[str]) -> None:
         """Each link alone stays inside (checked at its header); followed through the other
         links it must too. Only a `..` after a name can climb further than it looks."""
 
-        def link_target(path: str) -> str | None:
-            member = self.members.get(path)
-            return member.target if member is not None and member.kind == LINK else None
-
-        resolver = Resolver(link_target, clamp=False)
+        resolver = Resolver(self.links.get, clamp=False)
         for key in links:
-            parts = self.members[key].target.split("/")
+            parts = self.links[key].split("/")
             names = [i for i, part in enumerate(parts) if part not in ("", ".", "..")]
             if not names or ".." not in parts[names[0] :]:
                 continue
@@ -431,6 +425,7 @@ class _Stream:
         self.position += size
 
 
+_NO_TIME = 0.0
 _TYPES = (*_REGULAR, b"1", b"2", b"3", b"4", b"5", b"6", b"S")
 _META = {b"x": "pax", b"g": "pax global", b"L": "GNU long name", b"K": "GNU long link"}
 
@@ -454,7 +449,8 @@ def _parse(block: bytes) -> tuple[bytes, bytes, int, float, bytes] | None:
         prefix = block[345:500].split(b"\0", 1)[0]
         if prefix:
             name = prefix + b"/" + name
-    return block[156:157], name, size, float(mtime), block[157:257].split(b"\0", 1)[0]
+    when = _NO_TIME if mtime == 0 else float(mtime)  # most members have none: one shared 0.0
+    return block[156:157], name, size, when, block[157:257].split(b"\0", 1)[0]
 
 
 def _number(field: bytes) -> int:
