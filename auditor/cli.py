@@ -15,10 +15,10 @@ from auditor.errors import AuditorError, UsageError
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from typing import Any
+    from collections.abc import Iterable, Sequence
+    from typing import Any, BinaryIO
 
-    from auditor.model import Report
+    from auditor.model import Report, Status
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
 
@@ -114,9 +114,44 @@ def _read_domain_xml(path: str) -> tuple[str, str]:
 def _report(args: argparse.Namespace) -> int:
     _check_outputs(args)
     loader = _loader()
-    reports = [loader.load(path) for path in args.reports]
-    _write_files(reports, args)
-    return _print_reports(reports, args)
+    if len(args.reports) > 1:
+        return _fleet(args, loader)
+    report = loader.load(args.reports[0])
+    _write_files([report], args)
+    return _print_reports([report], args)
+
+
+def _fleet(args: argparse.Namespace, loader: Any) -> int:
+    """Several saved reports, streamed: each is loaded, added to every output and let go,
+    so memory follows the size of the outputs, not of the reports."""
+    outputs = [(f"--{fmt}", fmt, getattr(args, fmt)) for fmt in FILE_FORMATS]
+    outputs = [(option, fmt, path) for option, fmt, path in outputs if path and path != "-"]
+    outputs.append((f"--format {args.format}", args.format, "-"))
+    builders = []
+    for option, fmt, path in outputs:
+        module = renderer(fmt)
+        if not hasattr(module, "Fleet"):
+            raise UsageError(
+                f"{option}: {fmt} describes one host, and {len(args.reports)} reports were "
+                "given; fleet reports are text, html or junit"
+            )
+        # Quiet text: a line for each host that does not pass, not 10,000 tables.
+        builder = module.Fleet(_colour(args), brief=args.quiet) if fmt == "text" else module.Fleet()
+        builders.append((option, path, builder))
+    verdicts = set()
+    for path in args.reports:
+        report = loader.load(path)
+        verdicts.add(report.verdict())
+        for _, _, builder in builders:
+            builder.add(report)
+    code = _exit_code(verdicts)
+    for option, path, builder in builders:
+        if path != "-":
+            write_file(option, path, builder.chunks())
+        elif not (args.quiet and code == EXIT_OK):
+            for chunk in builder.chunks():
+                _print(chunk)
+    return code
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -179,12 +214,22 @@ def check_target(option: str, path: str) -> None:
         raise UsageError(f"{option} {path}: not a regular file: refusing to replace it")
 
 
-def write_file(option: str, path: str, data: bytes, mode: int | None = None) -> None:
-    """Write one output file atomically (collect.write_file), errors named by option."""
+def write_file(
+    option: str, path: str, data: bytes | Iterable[str], mode: int | None = None
+) -> None:
+    """Write one output file atomically (collect.write_file), errors named by option.
+    `data`: the bytes, or text in pieces (each encoded as it is written)."""
     from auditor.sources.collect import write_file as write_atomic
 
+    def write(handle: BinaryIO) -> None:
+        if isinstance(data, bytes):
+            handle.write(data)
+        else:
+            for chunk in data:
+                handle.write(_encoded(chunk))
+
     try:
-        write_atomic(path, lambda handle: handle.write(data), mode)
+        write_atomic(path, write, mode)
     except OSError as exc:
         raise UsageError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
 
@@ -215,22 +260,26 @@ def _render(fmt: str, reports: list[Report], option: str, colour: bool = False) 
     return str(module.render_fleet(reports, **options))
 
 
-def _print_reports(reports: list[Report], args: argparse.Namespace) -> int:
+def _exit_code(verdicts: set[Status]) -> int:
+    """fail, else error, else ok: the exit code of one audit or of a fleet."""
     from auditor.model import Status
 
-    verdicts = {report.verdict() for report in reports}
     if Status.FAIL in verdicts:
-        code = EXIT_FAIL
-    elif Status.ERROR in verdicts:
-        code = EXIT_ERROR
-    else:
-        code = EXIT_OK
+        return EXIT_FAIL
+    return EXIT_ERROR if Status.ERROR in verdicts else EXIT_OK
+
+
+def _colour(args: argparse.Namespace) -> bool:
+    return not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _print_reports(reports: list[Report], args: argparse.Namespace) -> int:
+    code = _exit_code({report.verdict() for report in reports})
     if args.format == "nagios" and len(reports) == 1:
         code = renderer("nagios").exit_code(reports[0])
     if args.quiet and code == EXIT_OK:
         return code
-    colour = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    _print(_render(args.format, reports, f"--format {args.format}", colour))
+    _print(_render(args.format, reports, f"--format {args.format}", _colour(args)))
     return code
 
 

@@ -10,8 +10,8 @@ import re
 
 # Characters XML 1.0 forbids (section 2.2, Char): C0 controls but tab, LF and CR; surrogates;
 # U+FFFE and U+FFFF.
-# (A pattern string: re compiles it when the first XML is written, not at start-up.)
 _NOT_XML = "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
+_compiled: dict[str, re.Pattern[str]] = {}  # compiled when the first XML is written
 
 
 def _hex(char: str) -> str:
@@ -27,7 +27,10 @@ def printable(text: str) -> str:
 
 def xml_text(text: str) -> str:
     """Text with the characters XML 1.0 cannot carry written as a visible \\xNN."""
-    return re.sub(_NOT_XML, lambda match: _hex(match.group()), text)
+    pattern = _compiled.get(_NOT_XML)
+    if pattern is None:
+        pattern = _compiled[_NOT_XML] = re.compile(_NOT_XML)
+    return pattern.sub(lambda match: _hex(match.group()), text)
 
 
 def label_value(text: str) -> str:

@@ -15,7 +15,7 @@ from auditor.model import URGENCY, Report, Result, Status, worst
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 
 def escape(text: str) -> str:
@@ -95,60 +95,116 @@ th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
 
 def render(report: Report) -> str:
     """One host's report as a page."""
-    return _page([report], f"hostaudit: {report.host.hostname}")
+    page = Fleet(fleet=False)
+    page.add(report)
+    return "".join(page.chunks())
 
 
 def render_fleet(reports: Sequence[Report]) -> str:
     """Several hosts' reports as one page: a host x check matrix, then a section per host."""
-    return _page(reports, f"hostaudit: {len(reports)} hosts")
-
-
-def _page(reports: Sequence[Report], title: str) -> str:
-    fleet = len(reports) > 1
-    counts = {status: 0 for status in Status}
+    page = Fleet()
     for report in reports:
+        page.add(report)
+    return "".join(page.chunks())
+
+
+class Fleet:
+    """A page built one report at a time: each host's section is rendered when it is added
+    and the report let go; only what the header and the matrix need is kept. A fleet of
+    10,000 hosts is then the size of its page, not of its reports."""
+
+    def __init__(self, fleet: bool = True) -> None:
+        self.fleet = fleet  # False: one host's page, its facts in the header
+        self.counts = {status: 0 for status in Status}
+        self.verdicts: list[Status] = []
+        self.notices: list[str] = []  # as list items, escaped
+        self.check_ids: dict[str, None] = {}
+        self.rows: list[tuple[str, Status, dict[str, tuple[int, Status]]]] = []
+        self.sections: list[str] = []
+        self.first: Report | None = None  # a single host's report, for its facts
+
+    def add(self, report: Report) -> None:
+        index = len(self.verdicts)
+        verdict = report.verdict()
+        self.verdicts.append(verdict)
+        self.first = self.first or report
         for result in report.results:
-            counts[result.status] += 1
-    verdicts = [report.verdict() for report in reports]
-    overall = worst(verdicts)
-    parts = [
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
-        f"<title>{escape(title)} ({overall.value})</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
-        '<input type="radio" name="show" id="show-all" class="filter-input" checked>\n',
-    ]
-    parts += [
-        f'<input type="radio" name="show" id="show-{s.value}" class="filter-input">\n'
-        for s in URGENCY
-    ]
-    parts.append(f"<header>\n<h1>{escape(title)}</h1>\n")
-    parts.append(f'<p class="verdict">Verdict: {_badge(overall)}')
-    if fleet:
-        failing = sum(verdict is Status.FAIL for verdict in verdicts)
-        parts.append(f" &middot; {failing} of {len(reports)} hosts fail")
-    parts.append("</p>\n")
-    if not fleet:
-        parts.append(_facts(reports[0]))
-    notices = [(report, notice) for report in reports for notice in report.notices]
-    if notices:
-        items = "".join(
-            f"<li>{escape(report.host.hostname) + ': ' if fleet else ''}{escape(notice)}</li>"
-            for report, notice in notices
+            self.counts[result.status] += 1
+            self.check_ids.setdefault(result.check.id)
+        prefix = escape(report.host.hostname) + ": " if self.fleet else ""
+        self.notices += [f"<li>{prefix}{escape(notice)}</li>" for notice in report.notices]
+        if self.fleet:
+            cells = {r.check.id: (n, r.status) for n, r in enumerate(report.results)}
+            self.rows.append((report.host.hostname, verdict, cells))
+        self.sections.append(_host(report, index, self.fleet))
+
+    def chunks(self) -> Iterator[str]:
+        """The page, in pieces to write one after the other."""
+        hosts = len(self.verdicts)
+        title = (
+            f"hostaudit: {hosts} hosts"
+            if self.fleet or self.first is None
+            else (f"hostaudit: {self.first.host.hostname}")
         )
-        parts.append(f'<div class="notices"><h2>Notices</h2><ul>{items}</ul></div>\n')
-    parts.append('<nav class="filters" aria-label="Show">')
-    parts.append(f'<label for="show-all">All ({sum(counts.values())})</label>')
-    parts += [
-        f'<label for="show-{s.value}">{HEADINGS[s].split(" (")[0]} ({counts[s]})</label>'
-        for s in URGENCY
-    ]
-    parts.append("</nav>\n</header>\n<main>\n")
-    if fleet:
-        parts.append(_matrix(reports))
-    for index, report in enumerate(reports):
-        parts.append(_host(report, index, fleet))
-    parts.append("</main>\n</body>\n</html>\n")
-    return "".join(parts)
+        overall = worst(self.verdicts)
+        parts = [
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
+            f"<title>{escape(title)} ({overall.value})</title>\n<style>{CSS}</style>\n</head>\n"
+            "<body>\n",
+            '<input type="radio" name="show" id="show-all" class="filter-input" checked>\n',
+        ]
+        parts += [
+            f'<input type="radio" name="show" id="show-{s.value}" class="filter-input">\n'
+            for s in URGENCY
+        ]
+        parts.append(f"<header>\n<h1>{escape(title)}</h1>\n")
+        parts.append(f'<p class="verdict">Verdict: {_badge(overall)}')
+        if self.fleet:
+            failing = sum(verdict is Status.FAIL for verdict in self.verdicts)
+            parts.append(f" &middot; {failing} of {hosts} hosts fail")
+        parts.append("</p>\n")
+        if not self.fleet and self.first is not None:
+            parts.append(_facts(self.first))
+        if self.notices:
+            parts.append(
+                f'<div class="notices"><h2>Notices</h2><ul>{"".join(self.notices)}</ul></div>\n'
+            )
+        parts.append('<nav class="filters" aria-label="Show">')
+        parts.append(f'<label for="show-all">All ({sum(self.counts.values())})</label>')
+        parts += [
+            f'<label for="show-{s.value}">{HEADINGS[s].split(" (")[0]} ({self.counts[s]})</label>'
+            for s in URGENCY
+        ]
+        parts.append("</nav>\n</header>\n<main>\n")
+        yield "".join(parts)
+        if self.fleet:
+            yield self._matrix()
+        yield from self.sections
+        yield "</main>\n</body>\n</html>\n"
+
+    def _matrix(self) -> str:
+        """Hosts down, checks across; each cell links to that result's section."""
+        head = "".join(f"<th><code>{escape(check_id)}</code></th>" for check_id in self.check_ids)
+        rows = []
+        for index, (hostname, verdict, cells) in enumerate(self.rows):
+            tds = []
+            for check_id in self.check_ids:
+                cell = cells.get(check_id)
+                if cell is None:
+                    tds.append("<td>&ndash;</td>")
+                else:
+                    tds.append(f'<td><a href="#h{index}-c{cell[0]}">{_badge(cell[1])}</a></td>')
+            rows.append(
+                f'<tr><td><a href="#h{index}">{escape(hostname)}</a></td>'
+                f"<td>{_badge(verdict)}</td>{''.join(tds)}</tr>"
+            )
+        return (
+            '<section class="matrix-section"><h2>Hosts and checks</h2><div class="scroll">'
+            f'<table class="matrix"><tr><th>Host</th><th>Verdict</th>{head}</tr>\n'
+            + "\n".join(rows)
+            + "</table></div></section>\n"
+        )
 
 
 def _badge(status: Status) -> str:
@@ -170,36 +226,6 @@ def _facts(report: Report) -> str:
     cells = "".join(f"<tr><th>{name}</th><td>{escape(value)}</td></tr>" for name, value in rows)
     counts = " ".join(f"{_badge(s)} {summary[s.value]}" for s in URGENCY)
     return f'<table class="facts">{cells}<tr><th>Checks</th><td>{counts}</td></tr></table>\n'
-
-
-def _matrix(reports: Sequence[Report]) -> str:
-    """Hosts down, checks across; each cell links to that result's section."""
-    check_ids: dict[str, None] = {}
-    for report in reports:
-        for result in report.results:
-            check_ids.setdefault(result.check.id)
-    head = "".join(f"<th><code>{escape(check_id)}</code></th>" for check_id in check_ids)
-    rows = []
-    for index, report in enumerate(reports):
-        positions = {result.check.id: n for n, result in enumerate(report.results)}
-        cells = []
-        for check_id in check_ids:
-            n = positions.get(check_id)
-            if n is None:
-                cells.append("<td>&ndash;</td>")
-            else:
-                status = report.results[n].status
-                cells.append(f'<td><a href="#h{index}-c{n}">{_badge(status)}</a></td>')
-        rows.append(
-            f'<tr><td><a href="#h{index}">{escape(report.host.hostname)}</a></td>'
-            f"<td>{_badge(report.verdict())}</td>{''.join(cells)}</tr>"
-        )
-    return (
-        '<section class="matrix-section"><h2>Hosts and checks</h2><div class="scroll">'
-        f'<table class="matrix"><tr><th>Host</th><th>Verdict</th>{head}</tr>\n'
-        + "\n".join(rows)
-        + "</table></div></section>\n"
-    )
 
 
 def _host(report: Report, index: int, fleet: bool) -> str:

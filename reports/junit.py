@@ -20,7 +20,7 @@ from auditor.model import Report, Result, Status
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 
 def render(report: Report) -> str:
@@ -30,11 +30,30 @@ def render(report: Report) -> str:
 
 def render_fleet(reports: Sequence[Report]) -> str:
     """Several hosts' reports as one JUnit document, a testsuite per host."""
-    root = ET.Element("testsuites")
-    for index, report in enumerate(reports):
-        root.append(_suite(report, index))
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    suites = Fleet()
+    for report in reports:
+        suites.add(report)
+    return "".join(suites.chunks())
+
+
+class Fleet:
+    """A JUnit document built one report at a time: each testsuite is serialised when its
+    report is added, indented as ET.indent() indents it inside <testsuites>."""
+
+    def __init__(self) -> None:
+        self.suites: list[str] = []
+
+    def add(self, report: Report) -> None:
+        suite = _suite(report, len(self.suites))
+        ET.indent(suite, level=1)
+        self.suites.append(ET.tostring(suite, encoding="unicode"))
+
+    def chunks(self) -> Iterator[str]:
+        """The document, in pieces to write one after the other."""
+        yield '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>'
+        for suite in self.suites:
+            yield "\n  " + suite
+        yield "\n</testsuites>\n"
 
 
 def _suite(report: Report, index: int) -> ET.Element:

@@ -9,7 +9,7 @@ from auditor.model import Report, Status
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 MESSAGE_WIDTH = 72
 REMEDIATION_WIDTH = 100
@@ -78,9 +78,35 @@ def render(report: Report, colour: bool = False) -> str:
 
 def render_fleet(reports: Sequence[Report], colour: bool = False) -> str:
     """Several hosts' tables one after another, then one line per host."""
-    parts = [render(report, colour) for report in reports]
-    width = max(len(printable(report.host.hostname)) for report in reports)
-    lines = [
-        f"{printable(report.host.hostname):{width}}  {report.verdict().value}" for report in reports
-    ]
-    return "\n".join(parts) + "\n" + "\n".join(lines) + "\n"
+    tables = Fleet(colour)
+    for report in reports:
+        tables.add(report)
+    return "".join(tables.chunks())
+
+
+class Fleet:
+    """Tables built one report at a time, then the one-line-per-host summary. `brief`
+    (--quiet): only the summary lines of the hosts that do not pass."""
+
+    def __init__(self, colour: bool = False, brief: bool = False) -> None:
+        self.colour = colour
+        self.brief = brief
+        self.tables: list[str] = []
+        self.verdicts: list[tuple[str, str]] = []
+
+    def add(self, report: Report) -> None:
+        verdict = report.verdict()
+        if self.brief and verdict is Status.PASS:
+            return
+        if not self.brief:
+            self.tables.append(render(report, self.colour))
+        self.verdicts.append((printable(report.host.hostname), verdict.value))
+
+    def chunks(self) -> Iterator[str]:
+        """The output, in pieces to write one after the other."""
+        for index, table in enumerate(self.tables):
+            yield table if index == 0 else "\n" + table
+        width = max((len(name) for name, _ in self.verdicts), default=0)
+        yield (
+            "\n" + "\n".join(f"{name:{width}}  {verdict}" for name, verdict in self.verdicts) + "\n"
+        )
