@@ -395,13 +395,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # of a live audit, 20-40% of collecting a 4,000-function snapshot.
     gc.set_threshold(10_000, 50, 50)
     from auditor.arguments import parse
-    from auditor.escape import printable
 
     signal.signal(signal.SIGTERM, _terminate)
     parser, args = parse(sys.argv[1:] if argv is None else list(argv))
     try:
         return _dispatch(parser, args)
     except AuditorError as exc:
+        from auditor.escape import printable
+
         print(f"hostaudit: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except Terminated:
@@ -414,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
     except (Exception, RecursionError) as exc:  # a bug or an input we did not foresee
+        from auditor.escape import printable
+
         print(
             f"hostaudit: unexpected {type(exc).__name__} while running "
             f"`{printable(' '.join(sys.argv[1:] if argv is None else argv))}`: "

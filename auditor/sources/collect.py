@@ -308,9 +308,8 @@ class RootFS(object):
         """An O_PATH descriptor of the folder `path`, opened one component at a time."""
         if path == "/":
             return self._root_fd
-        fd = self._dirs.pop(path, None)
+        fd = self._dirs.get(path)
         if fd is not None:
-            self._dirs[path] = fd  # most recently used last: hot ancestors are kept
             return fd
         parts = path.split("/")  # ["", "sys", "bus", ...]
         depth = len(parts) - 1
@@ -323,7 +322,10 @@ class RootFS(object):
                 os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
                 dir_fd=fd,
             )
-            if len(self._dirs) >= MAX_DIR_FDS:  # forget the least recently used
+            # Forget the oldest: the collector and the checks visit one folder's entries
+            # together, so a folder opened long ago is rarely needed again (and one
+            # openat() away if it is).
+            if len(self._dirs) >= MAX_DIR_FDS:
                 oldest = next(iter(self._dirs))
                 os.close(self._dirs.pop(oldest))
             self._dirs["/".join(parts[:end])] = fd
@@ -333,8 +335,9 @@ class RootFS(object):
         """(descriptor of the parent folder, name) for the *at() system calls."""
         if self.live:
             return None, path
-        parent, name = path.rsplit("/", 1)
-        return self._dir(parent or "/"), name
+        parent, _, name = path.rpartition("/")
+        fd = self._dirs.get(parent)
+        return (fd if fd is not None else self._dir(parent or "/")), name
 
     def link_target(self, path: str) -> "Optional[str]":
         """The raw target of the link `path`; None when it is not a link or does not exist."""
