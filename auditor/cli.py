@@ -148,7 +148,7 @@ def _fleet(args: argparse.Namespace, loader: Any) -> int:
     for option, path, builder in builders:
         if path != "-":
             write_file(option, path, builder.chunks())
-        elif not (args.quiet and code == EXIT_OK):
+        elif not (args.quiet and code == EXIT_OK and args.format == "text"):
             for chunk in builder.chunks():
                 _print(chunk)
     return code
@@ -248,8 +248,10 @@ def _write_files(reports: list[Report], args: argparse.Namespace) -> None:
 
 
 def _render(fmt: str, reports: list[Report], option: str, colour: bool = False) -> str:
+    from auditor.arguments import terminal_width
+
     module = renderer(fmt)
-    options = {"colour": colour} if fmt == "text" else {}
+    options = {"colour": colour, "width": terminal_width(100)} if fmt == "text" else {}
     if len(reports) == 1:
         return str(module.render(reports[0], **options))
     if not hasattr(module, "render_fleet"):
@@ -277,8 +279,8 @@ def _print_reports(reports: list[Report], args: argparse.Namespace) -> int:
     code = _exit_code({report.verdict() for report in reports})
     if args.format == "nagios" and len(reports) == 1:
         code = renderer("nagios").exit_code(reports[0])
-    if args.quiet and code == EXIT_OK:
-        return code
+    if args.quiet and code == EXIT_OK and args.format == "text":
+        return code  # quiet silences the human text only: documents always print
     _print(_render(args.format, reports, f"--format {args.format}", _colour(args)))
     return code
 

@@ -1,17 +1,17 @@
 """Comparing two audits of one host: what newly fails, what was fixed, what still fails.
 
 Results are compared per check and, for device checks, per device, so a second GPU that
-starts failing is news even when the check already failed for the first one.
+starts failing is news even when the check already failed for the first one. "Failing" is
+what counts against each audit's profile (Result.counted_as): a failure the profile does not
+count is not news, and a warning the profile makes fail is.
 """
 
 from __future__ import annotations
 
 from auditor.escape import printable
-from auditor.model import Report, Status
+from auditor.model import Report, Result, Status
 from auditor.record import record
 
-# What the comparison counts as failing; warnings join when a profile says they fail.
-FAILING = frozenset({Status.FAIL})
 FIXED = frozenset({Status.PASS, Status.WARN})
 
 
@@ -47,7 +47,7 @@ class Diff:
         return bool(self.new or self.fixed or self.unclear)
 
 
-def compare(old: Report, new: Report, failing: frozenset[Status] = FAILING) -> Diff:
+def compare(old: Report, new: Report) -> Diff:
     """Compare an older and a newer audit of the same host."""
     before, after = _verdicts(old), _verdicts(new)
     groups: dict[str, list[Change]] = {"new": [], "fixed": [], "still": [], "unclear": []}
@@ -55,9 +55,9 @@ def compare(old: Report, new: Report, failing: frozenset[Status] = FAILING) -> D
         was, was_message = before.get(key, (None, ""))
         now, now_message = after.get(key, (None, ""))
         change = Change(key[0], key[1], was, now, now_message or was_message)
-        if now in failing:
-            groups["still" if was in failing else "new"].append(change)
-        elif was in failing:
+        if now is Status.FAIL:
+            groups["still" if was is Status.FAIL else "new"].append(change)
+        elif was is Status.FAIL:
             groups["fixed" if now in FIXED else "unclear"].append(change)
     return Diff(
         host=new.host.hostname,
@@ -69,15 +69,32 @@ def compare(old: Report, new: Report, failing: frozenset[Status] = FAILING) -> D
 
 
 def _verdicts(report: Report) -> dict[tuple[str, str], tuple[Status, str]]:
-    """(check id, device) -> (status, message), per device where a check has devices."""
+    """(check id, device) -> (what it counts as, message), per device where a check has
+    devices."""
     verdicts = {}
     for result in report.results:
         if result.outcome.devices:
             for device in result.outcome.devices:
-                verdicts[(result.check.id, device.address)] = (device.status, device.message)
+                status = _counted(result, device.status)
+                verdicts[(result.check.id, device.address)] = (status, device.message)
         else:
-            verdicts[(result.check.id, "")] = (result.status, result.outcome.message)
+            verdicts[(result.check.id, "")] = (
+                _counted(result, result.status),
+                result.outcome.message,
+            )
     return verdicts
+
+
+def _counted(result: Result, status: Status) -> Status:
+    """What one device's status counts as under the result's profile: its failure fails
+    when the result counts; its warning fails when the profile makes the result's warnings
+    fail; skips and errors stay what they are (neither failing nor fixed)."""
+    if status is Status.FAIL:
+        return Status.FAIL if result.blocking else Status.WARN
+    if status is Status.WARN:
+        warn_fails = result.status is Status.WARN and result.blocking
+        return Status.FAIL if warn_fails else Status.WARN
+    return status
 
 
 def render(diff: Diff) -> str:

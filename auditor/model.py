@@ -122,18 +122,37 @@ class Result:
     check: Check
     outcome: Outcome
     duration_s: float = 0.0
-    # Whether this result sets the exit code: a failure at or above the profile's fail_on
-    # severity, or a warning where the profile says warnings fail. None: a plain failure.
+    # Whether this result counts against the profile: a failure or an error of a check at
+    # or above the profile's fail_on severity, or a warning the profile makes fail
+    # (warn_fails). None: counted exactly when it is a failure or an error.
     blocking: bool | None = None
 
     def __post_init__(self) -> None:
         if self.blocking is None:
-            object.__setattr__(self, "blocking", self.outcome.status is Status.FAIL)
+            counted = self.outcome.status in (Status.FAIL, Status.ERROR)
+            object.__setattr__(self, "blocking", counted)
 
     @property
     def status(self) -> Status:
         """Shortcut to the outcome's status."""
         return self.outcome.status
+
+    @property
+    def counted_as(self) -> Status:
+        """What this result adds to the verdict, the one rule every format follows: fail for
+        a counted failure or a warning the profile makes fail, error for a counted error,
+        warn for a warning or a failure or error the profile does not count, else pass."""
+        status = self.outcome.status
+        if status in (Status.FAIL, Status.WARN, Status.ERROR):
+            if not self.blocking:
+                return Status.WARN
+            return Status.ERROR if status is Status.ERROR else Status.FAIL
+        return Status.PASS
+
+    @property
+    def not_counted(self) -> bool:
+        """A failure or an error that the profile does not count."""
+        return self.outcome.status in (Status.FAIL, Status.ERROR) and not self.blocking
 
     @property
     def remediation(self) -> tuple[str, ...]:
@@ -165,6 +184,12 @@ class Report:
     # What the operator should know beyond the results: waivers that expired or expire soon,
     # device identifiers that matched nothing.
     notices: tuple[str, ...] = ()
+    # When the host's files were read: a snapshot's creation, when a sosreport was written,
+    # else when the audit started. None in reports written before schema 1.3.
+    collected_at: str | None = None
+    # Why this report does not show the host as it is now: read longer ago than a fleet
+    # report allows (--max-age), or not reached by the run that gathered the fleet.
+    stale: str | None = None
 
     def summary(self) -> dict[str, int]:
         """Count of results per status, every status present."""
@@ -174,14 +199,21 @@ class Report:
         return counts
 
     def verdict(self) -> Status:
-        """The audit in one word, as the exit code sees it: fail (a blocking result), else
-        error, else warn (warnings and failures the profile does not block on), else pass."""
-        statuses = set()
-        for result in self.results:
-            if result.blocking:
-                return Status.FAIL
-            statuses.add(Status.WARN if result.status is Status.FAIL else result.status)
-        return worst(statuses)
+        """The audit in one word, as the exit code and every format see it: fail (a counted
+        failure), else error (a counted error, or a stale report: the host's state now is
+        not known), else warn, else pass. See Result.counted_as."""
+        if self.stale:
+            return Status.ERROR
+        return worst(result.counted_as for result in self.results)
+
+    def not_counted(self) -> list[Result]:
+        """The failures and errors the profile does not count."""
+        return [result for result in self.results if result.not_counted]
+
+    @property
+    def when_collected(self) -> str:
+        """collected_at, or the audit's start for reports that do not say."""
+        return self.collected_at or self.started_at
 
 
 def by_urgency(results: Iterable[Result]) -> list[Result]:
@@ -197,6 +229,16 @@ def worst(statuses: Iterable[Status]) -> Status:
         if status in present:
             return status
     return Status.PASS
+
+
+def age(seconds: float) -> str:
+    """A duration as people say it: 45 s, 12 min, 5 h, 3 days."""
+    if seconds < 0:
+        return "in the future"
+    for size, unit in ((86400, "days"), (3600, "h"), (60, "min")):
+        if seconds >= 2 * size or (unit != "days" and seconds >= size):
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def epoch(iso: str) -> float:

@@ -75,11 +75,13 @@ class Profile:
         return replace(check, severity=severity) if severity is not None else check
 
     def blocking(self, check: Check, status: Status) -> bool:
-        """Whether a result sets the exit code: a failure (or a warning the profile makes
-        fail) of a check at or above fail_on."""
+        """Whether a result counts against this profile: a failure or an error (or a warning
+        the profile makes fail) of a check at or above fail_on."""
         if check.severity < self.fail_on:
             return False
-        return status is Status.FAIL or (status is Status.WARN and self.policy(check.id).warn_fails)
+        return status in (Status.FAIL, Status.ERROR) or (
+            status is Status.WARN and self.policy(check.id).warn_fails
+        )
 
 
 # profiles/default.toml as a constant (tests/test_profiles.py keeps the two equal): an

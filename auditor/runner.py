@@ -72,6 +72,7 @@ def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> R
         duration_s=round(time.perf_counter() - start, 6),
         results=tuple(results),
         profile=profile.name if profile is not None else "default",
+        collected_at=ctx.host.reader.collected_at or started_at,
         notices=tuple(ctx.notices + notices + list(ctx.host.notices)),
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 
 from auditor.escape import xml_text
-from auditor.model import URGENCY, Report, Result, Status, worst
+from auditor.model import URGENCY, Report, Result, Status, age, epoch, worst
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
@@ -69,6 +69,9 @@ th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
 .result h4 { margin: .6rem 0 .2rem; font-size: .9rem; }
 .result ol { margin: .2rem 0; padding-left: 1.5rem; }
 .severity, .title { color: #4b5563; font-weight: normal; }
+.tag { border: 1px solid currentColor; border-radius: .25rem; padding: 0 .3rem; font-size: .75rem;
+  font-weight: 600; color: #4b5563; }
+.stale { border: 2px solid var(--error); border-radius: .3rem; padding: .4rem .8rem; margin: 1rem 0; }
 .message { margin: .3rem 0; }
 .host { border-top: 3px solid #1b1f24; margin-top: 2rem; }
 .matrix td { text-align: center; } .matrix td:first-child { text-align: left; white-space: nowrap; }
@@ -93,16 +96,16 @@ th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
 """
 
 
-def render(report: Report) -> str:
-    """One host's report as a page."""
-    page = Fleet(fleet=False)
+def render(report: Report, now: float | None = None) -> str:
+    """One host's report as a page; ages are counted to `now` (default: the current time)."""
+    page = Fleet(fleet=False, now=now)
     page.add(report)
     return "".join(page.chunks())
 
 
-def render_fleet(reports: Sequence[Report]) -> str:
+def render_fleet(reports: Sequence[Report], now: float | None = None) -> str:
     """Several hosts' reports as one page: a host x check matrix, then a section per host."""
-    page = Fleet()
+    page = Fleet(now=now)
     for report in reports:
         page.add(report)
     return "".join(page.chunks())
@@ -113,8 +116,13 @@ class Fleet:
     and the report let go; only what the header and the matrix need is kept. A fleet of
     10,000 hosts is then the size of its page, not of its reports."""
 
-    def __init__(self, fleet: bool = True) -> None:
+    def __init__(self, fleet: bool = True, now: float | None = None) -> None:
+        import time
+
         self.fleet = fleet  # False: one host's page, its facts in the header
+        self.now = time.time() if now is None else now
+        self.not_counted = 0
+        self.stale = 0
         self.counts = {status: 0 for status in Status}
         self.verdicts: list[Status] = []
         self.notices: list[str] = []  # as list items, escaped
@@ -131,12 +139,14 @@ class Fleet:
         for result in report.results:
             self.counts[result.status] += 1
             self.check_ids.setdefault(result.check.id)
+        self.not_counted += len(report.not_counted())
+        self.stale += bool(report.stale)
         prefix = escape(report.host.hostname) + ": " if self.fleet else ""
         self.notices += [f"<li>{prefix}{escape(notice)}</li>" for notice in report.notices]
         if self.fleet:
             cells = {r.check.id: (n, r.status) for n, r in enumerate(report.results)}
             self.rows.append((report.host.hostname, verdict, cells))
-        self.sections.append(_host(report, index, self.fleet))
+        self.sections.append(_host(report, index, self.fleet, self.now))
 
     def chunks(self) -> Iterator[str]:
         """The page, in pieces to write one after the other."""
@@ -163,9 +173,18 @@ class Fleet:
         if self.fleet:
             failing = sum(verdict is Status.FAIL for verdict in self.verdicts)
             parts.append(f" &middot; {failing} of {hosts} hosts fail")
+            if self.stale:
+                parts.append(f" &middot; {self.stale} stale")
+        if self.not_counted:
+            parts.append(
+                f' &middot; <span class="tag">{self.not_counted} not counted</span> '
+                "(failures and errors below the profile's fail_on)"
+            )
         parts.append("</p>\n")
         if not self.fleet and self.first is not None:
-            parts.append(_facts(self.first))
+            if self.first.stale:
+                parts.append(f'<p class="stale">Stale: {escape(self.first.stale)}</p>\n')
+            parts.append(_facts(self.first, self.now))
         if self.notices:
             parts.append(
                 f'<div class="notices"><h2>Notices</h2><ul>{"".join(self.notices)}</ul></div>\n'
@@ -207,18 +226,32 @@ class Fleet:
         )
 
 
+def _counting(result: Result) -> str:
+    """A tag where the profile weighs a result other than its status says."""
+    if result.not_counted:
+        return ' <span class="tag">not counted</span>'
+    if result.status is Status.WARN and result.counted_as is Status.FAIL:
+        return ' <span class="tag">counts as a failure</span>'
+    return ""
+
+
 def _badge(status: Status) -> str:
     return f'<span class="badge b-{status.value}">{status.value}</span>'
 
 
-def _facts(report: Report) -> str:
+def _facts(report: Report, now: float) -> str:
     host = report.host
+    try:
+        ago = f" ({age(now - epoch(report.when_collected))} ago)"
+    except ValueError:
+        ago = ""
     rows = (
         ("Host", host.hostname),
         ("Kernel", host.kernel_release),
         ("Root", host.root),
         ("Profile", report.profile),
-        ("Started (UTC)", report.started_at),
+        ("Read from the host (UTC)", report.when_collected + ago),
+        ("Audit started (UTC)", report.started_at),
         ("Duration", f"{report.duration_s:.3f} s"),
         ("Tool", f"hostaudit {report.tool_version}"),
     )
@@ -228,12 +261,13 @@ def _facts(report: Report) -> str:
     return f'<table class="facts">{cells}<tr><th>Checks</th><td>{counts}</td></tr></table>\n'
 
 
-def _host(report: Report, index: int, fleet: bool) -> str:
+def _host(report: Report, index: int, fleet: bool, now: float) -> str:
     parts = []
     if fleet:
+        stale = f'<p class="stale">Stale: {escape(report.stale)}</p>\n' if report.stale else ""
         parts.append(
             f'<article class="host" id="h{index}">\n<h2>{escape(report.host.hostname)} '
-            f"{_badge(report.verdict())}</h2>\n{_facts(report)}"
+            f"{_badge(report.verdict())}</h2>\n{stale}{_facts(report, now)}"
         )
     else:
         parts.append(f'<article id="h{index}">\n')
@@ -257,7 +291,8 @@ def _result(result: Result, anchor: str) -> str:
     parts = [
         f'<div class="result" id="{anchor}">\n<h3>{_badge(result.status)} '
         f'<code>{escape(check.id)}</code> <span class="severity">severity '
-        f'{check.severity.label}</span></h3>\n<div class="title">{escape(check.title)}</div>\n'
+        f"{check.severity.label}</span>{_counting(result)}</h3>\n"
+        f'<div class="title">{escape(check.title)}</div>\n'
         f'<p class="message">{escape(outcome.message)}</p>\n'
     ]
     if outcome.devices:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # Semantic versioning: a minor version only adds optional keys (see report.schema.json).
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 SCHEMA_FILE = "report.schema.json"
 
 
@@ -51,7 +51,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
 
 def report_to_dict(report: Report) -> dict[str, Any]:
     """The whole report as plain data, keys as the JSON schema names them."""
-    return {
+    data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "hostaudit", "version": report.tool_version},
         "host": {
@@ -61,11 +61,19 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         },
         "profile": report.profile,
         "started_at": report.started_at,
+        "collected_at": report.when_collected,
         "duration_s": report.duration_s,
-        "summary": report.summary(),
+        "summary": {
+            **report.summary(),
+            "verdict": report.verdict().value,
+            "not_counted": len(report.not_counted()),
+        },
         "notices": list(report.notices),
         "results": [result_to_dict(result) for result in report.results],
     }
+    if report.stale:
+        data["stale"] = report.stale
+    return data
 
 
 def render(report: Report) -> str:
@@ -113,12 +121,12 @@ class ReportLoader:
         if errors:
             where = "/".join(str(part) for part in errors[0].absolute_path) or "(top level)"
             raise ReportError(path, f"not a hostaudit report: at {where}: {errors[0].message}")
-        try:
-            epoch(data["started_at"])
-        except ValueError:
-            raise ReportError(
-                path, f"started_at: {data['started_at']!r} is not a date and time"
-            ) from None
+        for key in ("started_at", "collected_at"):
+            try:
+                if key in data:
+                    epoch(data[key])
+            except ValueError:
+                raise ReportError(path, f"{key}: {data[key]!r} is not a date and time") from None
         return _report(data)
 
 
@@ -175,6 +183,8 @@ def _report(data: dict[str, Any]) -> Report:
         results=tuple(_result(item) for item in data["results"]),
         profile=data.get("profile", "default"),
         notices=tuple(data.get("notices", ())),
+        collected_at=data.get("collected_at"),
+        stale=data.get("stale"),
     )
 
 

@@ -1,12 +1,16 @@
 """JUnit XML for CI servers, valid for the strict Windy Road JUnit.xsd.
 
-Mapping (one <testsuite> per host, one <testcase> per check):
-  pass, warn  -> no child (the strict schema allows none); warnings are listed in <system-out>,
-                 unless the profile says warnings fail: then <failure>
-  fail        -> <failure message=... type=severity>, text: message, evidence, remediation
-  error       -> <error message=... type=severity>, same text
-  skip        -> <skipped message=reason>
-  waived      -> <skipped message=the waiver's justification and expiry>
+Mapping (one <testsuite> per host, one <testcase> per check), by what each result counts as
+under the profile (Result.counted_as), so that CI agrees with the exit code:
+  counts as fail  -> <failure message=... type=severity>, text: message, evidence, remediation
+                     (a failure at or above fail_on, or a warning the profile makes fail)
+  counts as error -> <error message=... type=severity>, same text
+  skip            -> <skipped message=reason>
+  waived          -> <skipped message=the waiver's justification and expiry>
+  anything else   -> no child (the strict schema allows none): passes, warnings, and failures
+                     and errors the profile does not count, listed in <system-out>
+A stale report (not read recently enough, or not reached) adds a testcase `report-is-current`
+with an <error>. The suite's timestamp is when the host was read.
 The schema requires <properties>, <system-out>, <system-err>, a `timestamp` without time zone
 and `hostname` on every suite, and `package` and `id` on suites inside <testsuites>.
 """
@@ -58,7 +62,9 @@ class Fleet:
 
 def _suite(report: Report, index: int) -> ET.Element:
     hostname = xml_text(report.host.hostname) or "localhost"
+    counted = [result.counted_as for result in report.results]
     statuses = [result.status for result in report.results]
+    stale = bool(report.stale)
     suite = ET.Element(
         "testsuite",
         {
@@ -66,11 +72,11 @@ def _suite(report: Report, index: int) -> ET.Element:
             "package": hostname,
             "id": str(index),
             "hostname": hostname,
-            # The schema's timestamp pattern has no time zone; ours are UTC.
-            "timestamp": report.started_at[:19],
-            "tests": str(len(statuses)),
-            "failures": str(sum(map(_is_failure, report.results))),
-            "errors": str(statuses.count(Status.ERROR)),
+            # When the host was read. The schema's pattern has no time zone; ours are UTC.
+            "timestamp": report.when_collected[:19],
+            "tests": str(len(statuses) + stale),
+            "failures": str(counted.count(Status.FAIL)),
+            "errors": str(counted.count(Status.ERROR) + stale),
             "skipped": str(statuses.count(Status.SKIP) + statuses.count(Status.WAIVED)),
             "time": f"{report.duration_s:.6f}",
         },
@@ -83,18 +89,21 @@ def _suite(report: Report, index: int) -> ET.Element:
         ("host.kernel_release", report.host.kernel_release),
         ("host.root", report.host.root),
         ("started_at", report.started_at),
+        ("collected_at", report.when_collected),
+        *((("hostaudit.stale", report.stale),) if report.stale else ()),
     ):
         ET.SubElement(properties, "property", {"name": name, "value": xml_text(value)})
+    if report.stale:
+        case = ET.SubElement(
+            suite, "testcase", {"name": "report-is-current", "classname": f"{hostname}.hostaudit"}
+        )
+        message = xml_text(f"stale: {report.stale}")
+        ET.SubElement(case, "error", {"message": message, "type": "stale"}).text = message
     for result in report.results:
         suite.append(_case(hostname, result))
     ET.SubElement(suite, "system-out").text = xml_text(_system_out(report))
     ET.SubElement(suite, "system-err").text = ""
     return suite
-
-
-def _is_failure(result: Result) -> bool:
-    """A failure, or a warning that blocks (the profile says warnings fail)."""
-    return result.status is Status.FAIL or (result.status is Status.WARN and bool(result.blocking))
 
 
 def _case(hostname: str, result: Result) -> ET.Element:
@@ -107,15 +116,13 @@ def _case(hostname: str, result: Result) -> ET.Element:
             "time": f"{result.duration_s:.6f}",
         },
     )
-    status = result.status
     message = xml_text(result.outcome.message)
-    if _is_failure(result):
-        child = ET.SubElement(case, "failure", {"message": message, "type": check.severity.label})
+    counted = result.counted_as
+    if counted in (Status.FAIL, Status.ERROR):
+        element = "failure" if counted is Status.FAIL else "error"
+        child = ET.SubElement(case, element, {"message": message, "type": check.severity.label})
         child.text = xml_text(_details(result))
-    elif status is Status.ERROR:
-        child = ET.SubElement(case, "error", {"message": message, "type": check.severity.label})
-        child.text = xml_text(_details(result))
-    elif status in (Status.SKIP, Status.WAIVED):
+    elif result.status in (Status.SKIP, Status.WAIVED):
         ET.SubElement(case, "skipped", {"message": message})
     return case
 
@@ -137,13 +144,16 @@ def _system_out(report: Report) -> str:
     host = report.host
     lines = [
         f"hostaudit {report.tool_version} audit of {host.hostname} (kernel {host.kernel_release}, "
-        f"root {host.root}, profile {report.profile}) started {report.started_at}: "
-        f"verdict {report.verdict().value}",
+        f"root {host.root}, profile {report.profile}) started {report.started_at}, host read "
+        f"{report.when_collected}: verdict {report.verdict().value}",
     ]
+    if report.stale:
+        lines.append(f"stale: {report.stale}")
     lines += [f"notice: {notice}" for notice in report.notices]
     for result in report.results:
-        if result.status is Status.WARN and not result.blocking:
-            lines += ["", f"[warn] {result.check.id} (counted as a pass): " + _details(result)]
+        if result.counted_as is Status.WARN:  # warnings, and what the profile does not count
+            how = "not counted" if result.not_counted else "counted as a pass"
+            lines += ["", f"[{result.status.value}] {result.check.id} ({how}): " + _details(result)]
     for result in report.results:
         if result.status is Status.PASS:
             lines += ["", f"[pass] {result.check.id}: " + _details(result)]

@@ -1,8 +1,10 @@
 """Nagios / Icinga plugin output: a status line under 80 characters, long output, perfdata.
 
 Plugin API (Nagios Plugin Development Guidelines): first line `TEXT | PERFDATA`, then long
-output lines, and more perfdata after a `|` in the long output. States: fail -> CRITICAL,
-else error -> UNKNOWN (the audit could not tell), else warn -> WARNING, else OK.
+output lines, and more perfdata after a `|` in the long output. The state is the report's
+verdict under its profile, as the exit code and every other format have it: fail ->
+CRITICAL, error (or stale) -> UNKNOWN, warn -> WARNING, pass -> OK. The first line names
+the checks behind the state, so that a pager notification built from it says what broke.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from auditor.model import Report, Status, by_urgency
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 STATES = {Status.FAIL: CRITICAL, Status.ERROR: UNKNOWN, Status.WARN: WARNING, Status.PASS: OK}
-MAX_LINE = 79
+MAX_LINE = 79  # the guideline's 80 columns, before the perfdata
 
 
 def exit_code(report: Report) -> int:
@@ -24,23 +26,30 @@ def exit_code(report: Report) -> int:
 def render(report: Report) -> str:
     """The plugin's output; pair it with exit_code()."""
     counts = report.summary()
-    code = exit_code(report)
-    total = len(report.results)
-    what = {
-        CRITICAL: f"{counts['fail']} of {total} checks failed",
-        UNKNOWN: f"{counts['error']} of {total} checks could not tell",
-        WARNING: f"{counts['warn']} of {total} checks warn",
-        OK: f"{counts['pass']} of {total} checks passed, {counts['skip']} skipped",
-    }[code]
-    text = f"HOSTAUDIT {STATE_NAMES[code]} - {what}"
-    first = f"{text} | fail={counts['fail']} warn={counts['warn']} error={counts['error']}"
-    if len(first) > MAX_LINE:  # the guideline's 80 columns win over perfdata on line one
-        first = text
-    lines = [first]
+    verdict = report.verdict()
+    code = STATES[verdict]
+    if report.stale:
+        summary = f"stale: {nagios_text(report.stale)}"
+    elif code == OK:
+        summary = (
+            f"{counts['pass']} of {len(report.results)} checks passed, {counts['skip']} skipped"
+        )
+    else:
+        # The checks that make the state: for WARNING, warnings and what is not counted.
+        summary = _names(
+            [nagios_text(r.check.id) for r in report.results if r.counted_as is verdict],
+            MAX_LINE - len(f"HOSTAUDIT {STATE_NAMES[code]} - "),
+        )
+    text = f"HOSTAUDIT {STATE_NAMES[code]} - {summary}"[:MAX_LINE]
+    lines = [f"{text} | fail={counts['fail']} warn={counts['warn']} error={counts['error']}"]
     for result in by_urgency(report.results):
         if result.status in (Status.PASS, Status.SKIP):
             continue
         word = result.status.value.upper()
+        if result.not_counted:
+            word += " (not counted)"
+        elif result.status is Status.WARN and result.counted_as is Status.FAIL:
+            word += " (counts as a failure)"
         devices = [d for d in result.outcome.devices if d.status is not Status.PASS]
         if not devices:
             lines.append(
@@ -55,7 +64,16 @@ def render(report: Report) -> str:
     host = report.host
     lines.append(
         f"host {nagios_text(host.hostname)}, kernel {nagios_text(host.kernel_release)}, "
-        f"profile {nagios_text(report.profile)}"
+        f"profile {nagios_text(report.profile)}, read {report.when_collected}"
     )
     lines.append(f"| pass={counts['pass']} skip={counts['skip']} duration={report.duration_s:.3f}s")
     return "\n".join(lines) + "\n"
+
+
+def _names(ids: list[str], room: int) -> str:
+    """Check ids joined with ", ", the last ones replaced by "+N more" to fit in `room`."""
+    for shown in range(len(ids), 0, -1):
+        text = ", ".join(ids[:shown]) + (f" +{len(ids) - shown} more" if shown < len(ids) else "")
+        if len(text) <= room:
+            return text
+    return f"{len(ids)} checks"

@@ -48,6 +48,28 @@ def render(report: Report) -> str:
         ],
     )
     metric(
+        "hostaudit_check_counted",
+        "1 when the check's result counts against the profile (a failure or error at or above "
+        "fail_on, or a warning the profile makes fail), 0 when it does not: a failure with 0 "
+        "here does not fail the host.",
+        [
+            (
+                _labels(check=r.check.id, severity=r.check.severity.label),
+                int(r.counted_as in (Status.FAIL, Status.ERROR)),
+            )
+            for r in report.results
+        ],
+    )
+    verdict = report.verdict()
+    metric(
+        "hostaudit_verdict",
+        "1 for the audit's verdict under its profile (what the exit code says), 0 for the others.",
+        [
+            (_labels(verdict=status.value), int(verdict is status))
+            for status in (Status.PASS, Status.WARN, Status.FAIL, Status.ERROR)
+        ],
+    )
+    metric(
         "hostaudit_checks",
         "Number of checks that ended with each status.",
         [(_labels(status=status), count) for status, count in report.summary().items()],
@@ -62,6 +84,16 @@ def render(report: Report) -> str:
         "hostaudit_last_run_timestamp_seconds",
         "When the audit started, in seconds since the Unix epoch.",
         [("", started)],
+    )
+    metric(
+        "hostaudit_collected_timestamp_seconds",
+        "When the host's files were read (a snapshot's creation), in seconds since the epoch.",
+        [("", int(epoch(report.when_collected)))],
+    )
+    metric(
+        "hostaudit_stale",
+        "1 when the report does not show the host as it is now (too old, or not reached).",
+        [("", int(bool(report.stale)))],
     )
     metric(
         "hostaudit_info",

@@ -5,14 +5,14 @@ from __future__ import annotations
 import textwrap
 
 from auditor.escape import printable
-from auditor.model import Report, Status
+from auditor.model import Report, Result, Status
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-MESSAGE_WIDTH = 72
-REMEDIATION_WIDTH = 100
+WIDTH = 100  # columns when standard output is not a terminal
+MESSAGE_MIN = 30
 
 COLOURS = {
     Status.PASS: "\033[32m",
@@ -23,21 +23,44 @@ COLOURS = {
     Status.WAIVED: "\033[36m",
 }
 RESET = "\033[0m"
+# Marks on a status that the profile weighs differently (see Result.counted_as).
+NOT_COUNTED, COUNTS_AS_FAILURE = "*", "!"
 
 
-def render(report: Report, colour: bool = False) -> str:
-    """A status table, then the remediation of every non-passing check."""
+def _wrap(text: str, width: int, first: str = "", then: str = "") -> list[str]:
+    """Lines of at most `width` columns, broken between words only: never inside an
+    identifier (IR-PCI-MSI-0000:00:1f.6) or a path, which then run past the width."""
+    lines = textwrap.wrap(
+        text,
+        width,
+        initial_indent=first,
+        subsequent_indent=then,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return lines or [first.rstrip()]
+
+
+def _status(result: Result, colour: bool) -> str:
+    word = result.status.value.upper()
+    if result.not_counted:
+        word = word.lower() + NOT_COUNTED
+    elif result.status is Status.WARN and result.counted_as is Status.FAIL:
+        word += COUNTS_AS_FAILURE
+    return f"{COLOURS[result.status]}{word}{RESET}" if colour else word
+
+
+def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
+    """A status table, then the remediation of every non-passing check; `width` columns."""
     from tabulate import tabulate
 
-    def status_cell(status: Status) -> str:
-        word = status.value.upper()
-        return f"{COLOURS[status]}{word}{RESET}" if colour else word
-
+    check_width = max((len(printable(r.check.id)) for r in report.results), default=5)
+    message_width = max(MESSAGE_MIN, width - check_width - 12)  # status column and gaps
     rows = [
         (
-            status_cell(result.status),
+            _status(result, colour),
             printable(result.check.id),
-            textwrap.fill(printable(result.outcome.message), MESSAGE_WIDTH),
+            "\n".join(_wrap(printable(result.outcome.message), message_width)),
         )
         for result in report.results
     ]
@@ -45,9 +68,21 @@ def render(report: Report, colour: bool = False) -> str:
     lines = [
         f"hostaudit {printable(report.tool_version)}: {printable(host.hostname)}, kernel "
         f"{printable(host.kernel_release)}, root {printable(host.root)}",
-        "",
-        tabulate(rows, headers=("status", "check", "message"), tablefmt="simple"),
     ]
+    if report.collected_at and report.collected_at != report.started_at:
+        lines.append(f"read from the host at {report.collected_at}")
+    if report.stale:
+        lines.append(f"STALE: {printable(report.stale)}")
+    lines += ["", tabulate(rows, headers=("status", "check", "message"), tablefmt="simple")]
+    marks = []
+    if any(result.not_counted for result in report.results):
+        marks.append(f"{NOT_COUNTED} not counted by profile {printable(report.profile)}")
+    if any(r.status is Status.WARN and r.counted_as is Status.FAIL for r in report.results):
+        marks.append(
+            f"{COUNTS_AS_FAILURE} counted as a failure by profile {printable(report.profile)}"
+        )
+    if marks:
+        lines += ["", "; ".join(marks)]
     for result in report.results:
         if not result.remediation:
             continue
@@ -57,28 +92,25 @@ def render(report: Report, colour: bool = False) -> str:
             "how to fix",
         ]
         for step in result.remediation:
-            lines.append(
-                textwrap.fill(
-                    printable(step),
-                    REMEDIATION_WIDTH,
-                    initial_indent="  - ",
-                    subsequent_indent="    ",
-                )
-            )
+            lines += _wrap(printable(step), width, "  - ", "    ")
     if report.notices:
-        lines += ["", "notices:"] + [f"  - {printable(notice)}" for notice in report.notices]
+        lines += ["", "notices:"]
+        for notice in report.notices:
+            lines += _wrap(printable(notice), width, "  - ", "    ")
     summary = report.summary()
+    not_counted = len(report.not_counted())
     lines += [
         "",
         ", ".join(f"{count} {status}" for status, count in summary.items())
-        + f" in {report.duration_s:.2f}s",
+        + (f" ({not_counted} not counted)" if not_counted else "")
+        + f" in {report.duration_s:.2f}s: verdict {report.verdict().value}",
     ]
     return "\n".join(lines) + "\n"
 
 
-def render_fleet(reports: Sequence[Report], colour: bool = False) -> str:
+def render_fleet(reports: Sequence[Report], colour: bool = False, width: int = WIDTH) -> str:
     """Several hosts' tables one after another, then one line per host."""
-    tables = Fleet(colour)
+    tables = Fleet(colour, width=width)
     for report in reports:
         tables.add(report)
     return "".join(tables.chunks())
@@ -88,9 +120,10 @@ class Fleet:
     """Tables built one report at a time, then the one-line-per-host summary. `brief`
     (--quiet): only the summary lines of the hosts that do not pass."""
 
-    def __init__(self, colour: bool = False, brief: bool = False) -> None:
+    def __init__(self, colour: bool = False, brief: bool = False, width: int = WIDTH) -> None:
         self.colour = colour
         self.brief = brief
+        self.width = width
         self.tables: list[str] = []
         self.verdicts: list[tuple[str, str]] = []
 
@@ -99,7 +132,7 @@ class Fleet:
         if self.brief and verdict is Status.PASS:
             return
         if not self.brief:
-            self.tables.append(render(report, self.colour))
+            self.tables.append(render(report, self.colour, self.width))
         self.verdicts.append((printable(report.host.hostname), verdict.value))
 
     def chunks(self) -> Iterator[str]:

@@ -52,7 +52,7 @@ def test_one_audit_writes_every_file_format(tmp_path):
         ("html", 1, "<!DOCTYPE html>"),
         ("junit", 1, '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>'),
         ("prometheus", 1, "# HELP hostaudit_check_status"),
-        ("nagios", 2, "HOSTAUDIT CRITICAL - 1 of 10 checks failed"),
+        ("nagios", 2, "HOSTAUDIT CRITICAL - iommu.group-isolation | "),
     ],
 )
 def test_format_chooses_stdout(fmt, code, start):
@@ -110,7 +110,7 @@ def test_reports_written_by_1_0_still_load(tmp_path):
     old.write_text(json.dumps(data))
     done = run_cli("report", str(old), "--format", "nagios")
     assert done.returncode == 2, done.stderr  # Nagios CRITICAL: the sample has a failure
-    assert done.stdout.startswith("HOSTAUDIT CRITICAL - 1 of 6 checks failed")
+    assert done.stdout.startswith("HOSTAUDIT CRITICAL - iommu.group-isolation | ")
 
 
 def test_schema_command_prints_the_published_schema():
@@ -182,6 +182,12 @@ def test_diff_is_per_device():
     assert [(c.check, c.device) for c in changes.new] == [("iommu.group-isolation", "0000:02:00.0")]
     assert [(c.check, c.device) for c in changes.still] == [
         ("iommu.group-isolation", "0000:01:00.0")
+    ]
+    # guest.assigned-devices fails in both, but the profile does not count it: not "still".
+    assert [r.check.id for r in old.not_counted()] == ["guest.assigned-devices"]
+    counted = replace(old, results=tuple(replace(r, blocking=True) for r in old.results))
+    assert ("guest.assigned-devices", "") in [
+        (c.check, c.device) for c in diff.compare(old, counted).new
     ]
     # A failing check that now only skips is not called fixed.
     skipped = replace(

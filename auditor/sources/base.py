@@ -35,6 +35,9 @@ class Reader:
     has_kmsg = False  # whether kmsg() gives the kernel's ring buffer records
     saved_log = "/var/log/dmesg"  # where this source keeps a `dmesg`-style kernel log
     notices: tuple[str, ...] = ()  # what reports should say about the source
+    # When the data was taken from the host (UTC, 2026-11-25T21:00:00+00:00); None: now,
+    # for a folder read as the audit runs.
+    collected_at: str | None = None
 
     def link_target(self, path: str) -> str | None:
         """The raw target of the link `path`; None when it is not a link or is missing."""
@@ -61,3 +64,10 @@ class Reader:
 
     def close(self) -> None:
         """Release what the reader holds open."""
+
+
+def utc(seconds: float) -> str:
+    """Seconds since the epoch as reports write times: 2026-11-25T21:00:00+00:00."""
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(seconds))

@@ -115,7 +115,7 @@ class SnapshotReader(Reader):
         self.not_collected: dict[str, str] = manifest.get("not_collected", {})
         self.saved_log = manifest.get("saved_log", self.saved_log)
         self.notices = tuple(manifest.get("notices", ()))
-        self.collected_at: str | None = manifest.get("created")
+        self.collected_at = _created(manifest.get("created"))
         self.has_kmsg = kmsg is not None
         self._kmsg = kmsg or []
 
@@ -231,3 +231,15 @@ def parse_manifest(data: bytes, name: str) -> dict[str, Any]:
         where = ".".join(str(part) for part in errors[0].absolute_path) or "(top level)"
         raise ArchiveError(name, f"{MANIFEST}: {where}: {errors[0].message}")
     return manifest
+
+
+def _created(text: str | None) -> str | None:
+    """The manifest's creation time (collect.py writes 2026-11-25T21:00:00Z) as reports
+    write times; None when it is missing or not a time."""
+    from auditor.model import epoch
+    from auditor.sources.base import utc
+
+    try:
+        return utc(epoch(text)) if text else None
+    except ValueError:
+        return None

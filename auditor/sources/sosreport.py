@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 
 from auditor.errors import FileMissingError, HostError, NotCollectedError
-from auditor.sources.base import DIR, FILE, Node, Reader
+from auditor.sources.base import DIR, FILE, Node, Reader, utc
 from auditor.sources.collect import FILE_LIMIT, LinkLoopError, Resolver
 from auditor.sources.tarindex import ArchiveError
 
@@ -124,6 +124,14 @@ class SosreportReader(Reader):
         if self._text(DMESG) is not None:
             self.saved_log = DMESG
         self.notices = tuple(notices)
+        # When sos finished writing its report: the time of its manifest (sos 4) or of
+        # version.txt (sos 3). sos's own start_time is local time without a zone.
+        for marker in ("/sos_reports/manifest.json", "/version.txt"):
+            try:
+                self.collected_at = utc(self.inner.stat(marker).mtime)
+                break
+            except HostError:
+                continue
 
     def check(self, path: str) -> None:
         for prefix, reason in self.not_collected.items():

@@ -84,6 +84,13 @@ def sample_report(hostname: str = "hv-07.example.com") -> Report:
             Outcome(Status.SKIP, "SELinux is disabled"),
             0.0001,
         ),
+        # A failure below the profile's fail_on: shown, not counted.
+        Result(
+            _check("guest.assigned-devices", Severity.LOW),
+            Outcome(Status.FAIL, "guest vm1 assigns 9 functions; the limit is 8"),
+            0.0002,
+            False,
+        ),
     )
     return Report(
         tool_version="0.1.0",
@@ -93,7 +100,12 @@ def sample_report(hostname: str = "hv-07.example.com") -> Report:
         results=results,
         profile="default",
         notices=("waiver for kvm.unsafe-interrupts (virt-team) expires on 2026-12-01, in 7 days",),
+        collected_at="2026-11-24T06:00:00+00:00",  # a snapshot taken 2.5 hours before
     )
+
+
+# The clock renderings that show ages are given: three hours after the sample was collected.
+NOW = 1795510800.0  # 2026-11-24T09:00:00+00:00
 
 
 def passing_report(hostname: str = "hv-08.example.com") -> Report:
@@ -104,3 +116,15 @@ def passing_report(hostname: str = "hv-08.example.com") -> Report:
         for r in report.results
     )
     return Report(report.tool_version, report.host, report.started_at, 0.01, results, "production")
+
+
+def stale_report(hostname: str = "hv-09.example.com") -> Report:
+    """A host the run that gathered the fleet did not reach."""
+    return Report(
+        "0.1.0",
+        HostInfo(hostname, "unknown", "unknown"),
+        "2026-11-24T08:30:00+00:00",
+        0.0,
+        (),
+        stale="not reached by this run: UNREACHABLE (ssh: connect to host port 22: timed out)",
+    )
