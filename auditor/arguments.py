@@ -51,6 +51,25 @@ def terminal_width(default: int) -> int:
         return default
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration(text: str) -> float:
+    """argparse type of --max-age: a number of seconds, or with a unit: 90s, 45m, 36h, 7d, 2w."""
+    lowered = text.strip().lower()
+    number = lowered.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = DURATION_UNITS.get(lowered[len(number) :] or "s")
+    try:
+        seconds = float(number) * unit if unit else -1.0
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: give a positive number with s, m, h, d or w (36h)"
+        )
+    return seconds
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     width: int | None = None  # argparse makes a formatter per argument: measure once
 
@@ -109,8 +128,8 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
         "-q",
         "--quiet",
         action="store_true",
-        help="print nothing unless a check failed or ended in error "
-        "(with --baseline: unless something changed)",
+        help="text: print nothing unless a check failed or ended in error (with --baseline: "
+        "unless something changed); other formats always print their document",
     )
     parser.add_argument("--no-color", action="store_true", help="never colour the text output")
 
@@ -156,13 +175,33 @@ def _audit(parser: argparse.ArgumentParser) -> None:
         "--baseline",
         metavar="OLD.json",
         help="compare with an earlier JSON report: print what newly fails, was fixed or still "
-        "fails, and exit 1 only when something newly fails",
+        "fails, and exit 1 only when something newly fails; a missing OLD.json is a first run",
     )
+    _max_age(parser)
     _output_options(parser)
 
 
+def _max_age(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-age",
+        type=duration,
+        metavar="DURATION",
+        help="mark a report stale (verdict error, in every format) when its host was read "
+        "longer ago than DURATION: 90m, 36h, 7d",
+    )
+
+
 def _report(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("reports", nargs="+", metavar="REPORT.json")
+    parser.add_argument("reports", nargs="*", metavar="REPORT.json")
+    parser.add_argument(
+        "--unreachable",
+        action="append",
+        default=[],
+        metavar="HOST[=REASON]",
+        help="list HOST in the report as not read, stale for REASON (default: not reached); "
+        "for hosts a fleet run could not collect from; repeatable",
+    )
+    _max_age(parser)
     _output_options(parser)
 
 

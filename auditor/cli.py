@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import os
 import sys
 
@@ -15,7 +16,7 @@ from auditor.errors import AuditorError, UsageError
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from typing import Any, BinaryIO
 
     from auditor.model import Report, Status
@@ -41,7 +42,7 @@ def _audit(args: argparse.Namespace) -> int:
                 "--baseline prints the comparison as text; write reports with "
                 "--json/--html/--junit/--prometheus PATH"
             )
-        baseline = _loader().load(args.baseline)  # fail before auditing, not after
+        baseline = _baseline(args.baseline, args.quiet)  # fail before auditing, not after
     checks = load_checks()
     # The default profile sets nothing: an audit without a profile is an audit with it
     # (tests/test_profiles.py holds the two equal), and needs no profile machinery.
@@ -53,10 +54,37 @@ def _audit(args: argparse.Namespace) -> int:
     with open_host(args.root, args.snapshot, checks) as host:
         ctx = Context(host=host, requested_devices=devices, profile=profile, domain_xml=domain_xml)
         report = run_audit(checks, ctx, host_info(ctx))
+    report = _freshness(args)(report)
     _write_files([report], args)
     if baseline is not None:
         return _print_diff(baseline, report, args.baseline, "this audit", args.quiet)
     return _print_reports([report], args)
+
+
+def _baseline(path: str, quiet: bool) -> Report | None:
+    """The baseline report, or None on a first run (no file there yet): the audit then
+    exits by its own result, so that a cron job's first run writes its files."""
+    if not os.path.lexists(path):
+        if not quiet:
+            print(
+                f"hostaudit: no baseline yet ({path} does not exist): a first run, "
+                "exiting by this audit's own result",
+                file=sys.stderr,
+            )
+        return None
+    return _loader().load(path)
+
+
+def _freshness(args: argparse.Namespace) -> Callable[[Report], Report]:
+    """What --max-age does to each report: mark it stale when read too long ago."""
+    if not args.max_age:
+        return lambda report: report
+    import time
+
+    from auditor.model import mark_stale
+
+    now = time.time()
+    return lambda report: mark_stale(report, args.max_age, now)
 
 
 def _devices(identifiers: list[str]) -> tuple[str, ...]:
@@ -113,17 +141,39 @@ def _read_domain_xml(path: str) -> tuple[str, str]:
 
 def _report(args: argparse.Namespace) -> int:
     _check_outputs(args)
-    loader = _loader()
-    if len(args.reports) > 1:
-        return _fleet(args, loader)
-    report = loader.load(args.reports[0])
+    placeholders = _unreachable(args.unreachable)
+    if not args.reports and not placeholders:
+        raise UsageError("report: give at least one REPORT.json (or --unreachable HOST)")
+    if len(args.reports) + len(placeholders) > 1:
+        return _fleet(args, placeholders)
+    fresh = _freshness(args)
+    report = fresh(_loader().load(args.reports[0])) if args.reports else placeholders[0]
     _write_files([report], args)
     return _print_reports([report], args)
 
 
-def _fleet(args: argparse.Namespace, loader: Any) -> int:
+def _unreachable(hosts: list[str]) -> list[Report]:
+    """--unreachable HOST[=REASON] as placeholder reports, stale for REASON."""
+    import time
+
+    from auditor import __version__
+    from auditor.model import not_read
+    from auditor.sources.base import utc
+
+    now = utc(time.time())
+    placeholders = []
+    for value in hosts:
+        host, _, reason = value.partition("=")
+        if not host.strip():
+            raise UsageError(f"--unreachable {value!r}: give a host name, HOST or HOST=REASON")
+        placeholders.append(not_read(__version__, host, reason.strip() or "not reached", now))
+    return placeholders
+
+
+def _fleet(args: argparse.Namespace, placeholders: list[Report]) -> int:
     """Several saved reports, streamed: each is loaded, added to every output and let go,
-    so memory follows the size of the outputs, not of the reports."""
+    so memory follows the size of the outputs, not of the reports. Hosts not read
+    (placeholders) come last."""
     outputs = [(f"--{fmt}", fmt, getattr(args, fmt)) for fmt in FILE_FORMATS]
     outputs = [(option, fmt, path) for option, fmt, path in outputs if path and path != "-"]
     outputs.append((f"--format {args.format}", args.format, "-"))
@@ -132,15 +182,18 @@ def _fleet(args: argparse.Namespace, loader: Any) -> int:
         module = renderer(fmt)
         if not hasattr(module, "Fleet"):
             raise UsageError(
-                f"{option}: {fmt} describes one host, and {len(args.reports)} reports were "
+                f"{option}: {fmt} describes one host, and "
+                f"{len(args.reports) + len(placeholders)} hosts were "
                 "given; fleet reports are text, html or junit"
             )
         # Quiet text: a line for each host that does not pass, not 10,000 tables.
         builder = module.Fleet(_colour(args), brief=args.quiet) if fmt == "text" else module.Fleet()
         builders.append((option, path, builder))
     verdicts = set()
-    for path in args.reports:
-        report = loader.load(path)
+    loader, fresh = _loader(), _freshness(args)
+    for report in itertools.chain(
+        (fresh(loader.load(path)) for path in args.reports), placeholders
+    ):
         verdicts.add(report.verdict())
         for _, _, builder in builders:
             builder.add(report)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from auditor.record import field, record
+from auditor.record import field, record, replace
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 
@@ -190,6 +190,9 @@ class Report:
     # Why this report does not show the host as it is now: read longer ago than a fleet
     # report allows (--max-age), or not reached by the run that gathered the fleet.
     stale: str | None = None
+    # False for a placeholder: a host the fleet run did not read at all (unreachable, or its
+    # collection failed), shown so that it is never silently missing. See not_read().
+    collected: bool = True
 
     def summary(self) -> dict[str, int]:
         """Count of results per status, every status present."""
@@ -212,8 +215,40 @@ class Report:
 
     @property
     def when_collected(self) -> str:
-        """collected_at, or the audit's start for reports that do not say."""
+        """collected_at, or the audit's start for reports that do not say (and for
+        placeholders, which were never read: when the run tried)."""
         return self.collected_at or self.started_at
+
+    @property
+    def read_at(self) -> str:
+        """When the host was read, as people read it: the time, or "not read"."""
+        return self.when_collected if self.collected else "not read"
+
+
+def not_read(tool_version: str, hostname: str, reason: str, at: str) -> Report:
+    """The placeholder of a host that a fleet run did not read, stale for `reason`: no
+    results, verdict error, so that it is listed and never passes."""
+    return Report(
+        tool_version=tool_version,
+        host=HostInfo(hostname, "", ""),
+        started_at=at,
+        duration_s=0.0,
+        profile="not audited",
+        stale=reason,
+        collected=False,
+    )
+
+
+def mark_stale(report: Report, max_age_s: float, now: float) -> Report:
+    """The report, stale when it was read more than max_age_s before `now`."""
+    if report.stale or not report.collected:
+        return report
+    seconds = now - epoch(report.when_collected)
+    if seconds <= max_age_s:
+        return report
+    return replace(
+        report, stale=f"read {age(seconds)} ago, longer than --max-age allows ({age(max_age_s)})"
+    )
 
 
 def by_urgency(results: Iterable[Result]) -> list[Result]:

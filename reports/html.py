@@ -242,7 +242,7 @@ def _badge(status: Status) -> str:
 def _facts(report: Report, now: float) -> str:
     host = report.host
     try:
-        ago = f" ({age(now - epoch(report.when_collected))} ago)"
+        ago = f" ({age(now - epoch(report.when_collected))} ago)" if report.collected else ""
     except ValueError:
         ago = ""
     rows = (
@@ -250,7 +250,7 @@ def _facts(report: Report, now: float) -> str:
         ("Kernel", host.kernel_release),
         ("Root", host.root),
         ("Profile", report.profile),
-        ("Read from the host (UTC)", report.when_collected + ago),
+        ("Read from the host (UTC)", report.read_at + ago),
         ("Audit started (UTC)", report.started_at),
         ("Duration", f"{report.duration_s:.3f} s"),
         ("Tool", f"hostaudit {report.tool_version}"),

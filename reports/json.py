@@ -61,7 +61,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         },
         "profile": report.profile,
         "started_at": report.started_at,
-        "collected_at": report.when_collected,
+        "collected_at": report.when_collected if report.collected else None,
         "duration_s": report.duration_s,
         "summary": {
             **report.summary(),
@@ -123,7 +123,7 @@ class ReportLoader:
             raise ReportError(path, f"not a hostaudit report: at {where}: {errors[0].message}")
         for key in ("started_at", "collected_at"):
             try:
-                if key in data:
+                if data.get(key) is not None:
                     epoch(data[key])
             except ValueError:
                 raise ReportError(path, f"{key}: {data[key]!r} is not a date and time") from None
@@ -185,6 +185,8 @@ def _report(data: dict[str, Any]) -> Report:
         notices=tuple(data.get("notices", ())),
         collected_at=data.get("collected_at"),
         stale=data.get("stale"),
+        # null, as against absent (reports before 1.3): the host was not read.
+        collected=not ("collected_at" in data and data["collected_at"] is None),
     )
 
 

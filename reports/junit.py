@@ -89,13 +89,15 @@ def _suite(report: Report, index: int) -> ET.Element:
         ("host.kernel_release", report.host.kernel_release),
         ("host.root", report.host.root),
         ("started_at", report.started_at),
-        ("collected_at", report.when_collected),
+        ("collected_at", report.read_at),
         *((("hostaudit.stale", report.stale),) if report.stale else ()),
     ):
         ET.SubElement(properties, "property", {"name": name, "value": xml_text(value)})
     if report.stale:
         case = ET.SubElement(
-            suite, "testcase", {"name": "report-is-current", "classname": f"{hostname}.hostaudit"}
+            suite,
+            "testcase",
+            {"name": "report-is-current", "classname": f"{hostname}.hostaudit", "time": "0"},
         )
         message = xml_text(f"stale: {report.stale}")
         ET.SubElement(case, "error", {"message": message, "type": "stale"}).text = message
@@ -144,8 +146,9 @@ def _system_out(report: Report) -> str:
     host = report.host
     lines = [
         f"hostaudit {report.tool_version} audit of {host.hostname} (kernel {host.kernel_release}, "
-        f"root {host.root}, profile {report.profile}) started {report.started_at}, host read "
-        f"{report.when_collected}: verdict {report.verdict().value}",
+        f"root {host.root}, profile {report.profile}) started {report.started_at}, "
+        f"{'host read ' + report.when_collected if report.collected else 'host not read'}: "
+        f"verdict {report.verdict().value}",
     ]
     if report.stale:
         lines.append(f"stale: {report.stale}")

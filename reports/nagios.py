@@ -64,7 +64,7 @@ def render(report: Report) -> str:
     host = report.host
     lines.append(
         f"host {nagios_text(host.hostname)}, kernel {nagios_text(host.kernel_release)}, "
-        f"profile {nagios_text(report.profile)}, read {report.when_collected}"
+        f"profile {nagios_text(report.profile)}, read {report.read_at}"
     )
     lines.append(f"| pass={counts['pass']} skip={counts['skip']} duration={report.duration_s:.3f}s")
     return "\n".join(lines) + "\n"

@@ -88,7 +88,7 @@ def render(report: Report) -> str:
     metric(
         "hostaudit_collected_timestamp_seconds",
         "When the host's files were read (a snapshot's creation), in seconds since the epoch.",
-        [("", int(epoch(report.when_collected)))],
+        [("", int(epoch(report.when_collected)))] if report.collected else [],
     )
     metric(
         "hostaudit_stale",

@@ -52,6 +52,12 @@ def _status(result: Result, colour: bool) -> str:
 
 def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
     """A status table, then the remediation of every non-passing check; `width` columns."""
+    if not report.collected:  # a placeholder: nothing was read, so there is no table
+        return (
+            f"hostaudit {printable(report.tool_version)}: {printable(report.host.hostname)}\n"
+            f"not read from the host: {printable(report.stale or 'not reached')}\n\n"
+            f"verdict {report.verdict().value}\n"
+        )
     from tabulate import tabulate
 
     check_width = max((len(printable(r.check.id)) for r in report.results), default=5)
@@ -133,7 +139,8 @@ class Fleet:
             return
         if not self.brief:
             self.tables.append(render(report, self.colour, self.width))
-        self.verdicts.append((printable(report.host.hostname), verdict.value))
+        stale = f" (stale: {printable(report.stale)})" if report.stale else ""
+        self.verdicts.append((printable(report.host.hostname), verdict.value + stale))
 
     def chunks(self) -> Iterator[str]:
         """The output, in pieces to write one after the other."""

@@ -26,22 +26,29 @@ FLEET = {
 }
 
 
-def test_fleet_playbook_reports_what_each_host_audit_says(tmp_path):
+def run_playbook(tmp_path: Path, dest: Path, fleet: dict[str, tuple[str, str]], extra: str = ""):
+    """Run the playbook on `fleet` (inventory name -> (fixture root, mode)), each host on
+    the local connection; mode "unreachable" makes a host Ansible cannot connect to."""
     playbook = BIN / "ansible-playbook"
     if not playbook.exists():
         pytest.skip("ansible-core is not installed here (the test extra installs it on 3.11+)")
-    hostaudit = BIN / "hostaudit"
+    lines = []
+    for name, (root, mode) in fleet.items():
+        if mode == "unreachable":  # its temporary folder cannot be made: Ansible's UNREACHABLE
+            lines.append(f"{name} ansible_remote_tmp=/dev/null/cannot-be-made")
+        else:
+            lines.append(f"{name} hostaudit_root={HOSTS / root} hostaudit_mode={mode}")
+    # become: true is the playbook's default. As root, `su` becomes root without a password
+    # (sudo is not installed everywhere); other users cannot become root here, so they turn
+    # it off, as an operator auditing a lab as themselves would.
+    become = "ansible_become_method=su" if os.geteuid() == 0 else "hostaudit_become=false"
     inventory = tmp_path / "inventory.ini"
     inventory.write_text(
         "[hypervisors]\n"
-        + "".join(
-            f"{name} hostaudit_root={HOSTS / root} hostaudit_mode={mode}\n"
-            for name, (root, mode) in FLEET.items()
-        )
+        + "".join(line + "\n" for line in lines)
         + f"\n[hypervisors:vars]\nansible_connection=local\nansible_python_interpreter={sys.executable}\n"
-        f"hostaudit_python={sys.executable}\n"
+        f"hostaudit_python={sys.executable}\n{become}\n{extra}"
     )
-    dest = tmp_path / "fleet"
     env = dict(
         os.environ,
         ANSIBLE_HOME=str(tmp_path / "ansible-home"),
@@ -60,7 +67,7 @@ def test_fleet_playbook_reports_what_each_host_audit_says(tmp_path):
             "-e",
             f"hostaudit_dest={dest}",
             "-e",
-            f"hostaudit_command={hostaudit}",
+            f"hostaudit_command={BIN / 'hostaudit'}",
         ],
         capture_output=True,
         text=True,
@@ -68,35 +75,99 @@ def test_fleet_playbook_reports_what_each_host_audit_says(tmp_path):
         cwd=tmp_path,
         timeout=300,
     )
+    shutil.rmtree(tmp_path / "ansible-tmp", ignore_errors=True)
+    assert "Traceback" not in done.stdout
+    runs = sorted((dest / "runs").iterdir())
+    return done, runs[-1]
+
+
+def own_audit(root: str) -> dict:
+    return json.loads(run_cli("audit", "--root", str(HOSTS / root), "--format", "json").stdout)
+
+
+def test_fleet_playbook_reports_what_each_host_audit_says(tmp_path):
+    dest = tmp_path / "fleet"
+    done, run = run_playbook(tmp_path, dest, FLEET)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert sorted(p.name for p in (dest / "snapshots").iterdir()) == sorted(
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == sorted(
         f"{name}.tar.gz" for name, (_, mode) in FLEET.items() if mode == "collector"
     )
-    assert sorted(p.name for p in (dest / "reports").iterdir()) == sorted(
-        f"{n}.json" for n in FLEET
-    )
+    assert sorted(p.name for p in (run / "reports").iterdir()) == sorted(f"{n}.json" for n in FLEET)
 
     # Per host: the fleet's JSON says what that host's own audit says.
     for name, (root, _) in FLEET.items():
-        fetched = json.loads((dest / "reports" / f"{name}.json").read_text())
-        own = json.loads(run_cli("audit", "--root", str(HOSTS / root), "--format", "json").stdout)
+        fetched = json.loads((run / "reports" / f"{name}.json").read_text())
+        own = own_audit(root)
         assert [(r["id"], r["status"], r["message"]) for r in fetched["results"]] == [
             (r["id"], r["status"], r["message"]) for r in own["results"]
         ], name
         assert fetched["host"]["hostname"] == own["host"]["hostname"]
+        assert "stale" not in fetched and fetched["collected_at"] is not None
 
-    # The JUnit fleet report carries every host, with each host's failures.
+    # The JUnit fleet report carries every host, with each host's counted failures, and is
+    # the latest run's.
     from junitparser import JUnitXml
 
+    assert (dest / "fleet.xml").read_bytes() == (run / "fleet.xml").read_bytes()
     suites = {suite.name: suite for suite in JUnitXml.fromfile(str(dest / "fleet.xml"))}
+    assert len(suites) == len(FLEET)
     for name, (root, _) in FLEET.items():
-        own = json.loads(run_cli("audit", "--root", str(HOSTS / root), "--format", "json").stdout)
+        own = own_audit(root)
         suite = suites[own["host"]["hostname"]]
-        assert suite.failures == own["summary"]["fail"], name
+        assert suite.failures == sum(
+            r["blocking"] and r["status"] != "error" for r in own["results"]
+        ), name
     html = (dest / "fleet.html").read_text()
     assert all(
-        json.loads((dest / "reports" / f"{n}.json").read_text())["host"]["hostname"] in html
+        json.loads((run / "reports" / f"{n}.json").read_text())["host"]["hostname"] in html
         for n in FLEET
     )
-    assert "Traceback" not in done.stdout
-    shutil.rmtree(tmp_path / "ansible-tmp", ignore_errors=True)
+
+
+def test_fleet_playbook_never_shows_an_old_or_missing_host_as_current(tmp_path):
+    """Run 1: two hosts read, one unreachable, one whose collection fails. Run 2: one host
+    removed from the inventory. Neither run audits anything but what it collected itself."""
+    from junitparser import Error, JUnitXml
+
+    dest = tmp_path / "fleet"
+    first = {
+        "hv-intel": ("intel-ready", "collector"),
+        "hv-shared": ("gpu-shares-group-with-usb", "collector"),
+        "hv-down": ("", "unreachable"),
+        "hv-broken": ("no-such-root", "collector"),
+    }
+    done, run1 = run_playbook(tmp_path, dest, first)
+    # ansible-playbook exits 4 when a host was unreachable; the fleet report is still made.
+    assert done.returncode == 4, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "unreachable=1" in done.stdout
+    suites = {suite.name: suite for suite in JUnitXml.fromfile(str(dest / "fleet.xml"))}
+    hostnames = {
+        own_audit(root)["host"]["hostname"]: name
+        for name, (root, mode) in first.items()
+        if mode == "collector" and root != "no-such-root"
+    }
+    assert set(suites) == set(hostnames) | {"hv-down", "hv-broken"}
+    reasons = {}
+    for name in ("hv-down", "hv-broken"):
+        [case] = list(suites[name])
+        assert case.name == "report-is-current" and isinstance(case.result[0], Error)
+        reasons[name] = case.result[0].message
+    assert reasons["hv-down"].startswith("stale: unreachable")
+    assert reasons["hv-broken"].startswith("stale: Take a snapshot (read-only on the host) failed")
+    assert "no-such-root" in reasons["hv-broken"]
+    html = (dest / "fleet.html").read_text()
+    assert "hv-down" in html and "not read" in html
+
+    # Run 2: hv-shared is gone from the inventory. Its snapshot from run 1 is not audited
+    # again, and it is not in the report; run 1's folder is left as it was.
+    second = {"hv-intel": first["hv-intel"]}
+    before = sorted(p.name for p in (run1 / "reports").iterdir())
+    done, run2 = run_playbook(tmp_path, dest, second)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert run2 != run1 and sorted(p.name for p in (run1 / "reports").iterdir()) == before
+    assert sorted(p.name for p in (run2 / "snapshots").iterdir()) == ["hv-intel.tar.gz"]
+    suites = {suite.name: suite for suite in JUnitXml.fromfile(str(dest / "fleet.xml"))}
+    assert list(suites) == [own_audit("intel-ready")["host"]["hostname"]]
+    [suite] = suites.values()
+    created = json.loads((run2 / "reports" / "hv-intel.json").read_text())["collected_at"]
+    assert suite.timestamp == created[:19]

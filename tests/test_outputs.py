@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_single_host_formats_refuse_a_fleet(tmp_path):
     done = run_cli("report", *reports, "--format", "prometheus")
     assert done.returncode == 2
     assert done.stderr == (
-        "hostaudit: --format prometheus: prometheus describes one host, and 2 reports were given; "
+        "hostaudit: --format prometheus: prometheus describes one host, and 2 hosts were given; "
         "fleet reports are text, html or junit\n"
     )
 
@@ -200,3 +201,100 @@ def test_diff_is_per_device():
     )
     unclear = diff.compare(old, skipped)
     assert unclear.fixed == () and [c.device for c in unclear.unclear] == ["0000:01:00.0"]
+
+
+# --- freshness: --max-age and hosts a fleet run did not read --------------------------------
+
+
+def read_back(tmp_path, *args: str, one_host: bool = True) -> tuple[int, dict[str, Any]]:
+    """`hostaudit report ARGS` writing every format (those of one host only when one_host);
+    (exit code, {format: document})."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    paths = {fmt: tmp_path / f"out.{fmt}" for fmt in ("html", "junit")}
+    done = run_cli("report", *args, *(f"--{fmt}={path}" for fmt, path in paths.items()))
+    documents = {fmt: path.read_text() for fmt, path in paths.items()}
+    documents["text"] = done.stdout
+    xsd_validate(documents["junit"])
+    if one_host:
+        for fmt in ("json", "prometheus", "nagios"):
+            documents[fmt] = run_cli("report", *args, "--format", fmt).stdout
+        families = text_string_to_metric_families(documents["prometheus"])
+        documents["prometheus_values"] = {
+            s.name + str(sorted(s.labels.items())): s.value for f in families for s in f.samples
+        }
+    return done.returncode, documents
+
+
+def test_max_age_marks_reports_read_too_long_ago_stale_everywhere(tmp_path):
+    path = tmp_path / "old.json"
+    data = json_report.report_to_dict(sample_report())
+    data["collected_at"] = "2026-01-01T00:00:00+00:00"  # long before any test run
+    path.write_text(json.dumps(data))
+
+    code, out = read_back(tmp_path, str(path), "--max-age", "36h")
+    # The sample fails a check, but long ago: what fails now is not known. Error, exit 3.
+    assert code == 3 and json.loads(out["json"])["summary"]["verdict"] == "error"
+    stale = json.loads(out["json"])["stale"]
+    assert stale.startswith("read ") and "longer than --max-age allows (36 h)" in stale
+    assert f"STALE: {stale}" in out["text"]
+    assert "report-is-current" in out["junit"] and 'type="stale"' in out["junit"]
+    assert "Stale: read " in out["html"]
+    assert out["prometheus_values"]["hostaudit_stale[]"] == 1
+    assert out["nagios"].startswith("HOSTAUDIT UNKNOWN - stale: read ")
+
+    # Every check passed, long ago: still error, exit 3, Nagios UNKNOWN, never "pass".
+    data["results"] = [r for r in data["results"] if r["status"] == "pass"]
+    path.write_text(json.dumps(data))
+    code, out = read_back(tmp_path, str(path), "--max-age", "36h")
+    assert code == 3 and json.loads(out["json"])["summary"]["verdict"] == "error"
+    assert out["nagios"].startswith("HOSTAUDIT UNKNOWN - stale: read ")
+    assert out["prometheus_values"]["hostaudit_verdict[('verdict', 'error')]"] == 1
+    assert out["prometheus_values"]["hostaudit_verdict[('verdict', 'pass')]"] == 0
+
+    # Read recently enough: not stale.
+    code, out = read_back(tmp_path, str(path), "--max-age", "10000d")
+    assert code == 0 and "stale" not in json.loads(out["json"])
+
+
+@pytest.mark.parametrize("value", ["0", "-5h", "3x", "h", "nan", "infd", "1e400s"])
+def test_max_age_refuses_what_is_not_a_duration(value):
+    done = run_cli("report", "whatever.json", f"--max-age={value}")
+    assert done.returncode == 2 and "is not a duration" in done.stderr
+
+
+def test_unreachable_hosts_are_listed_and_never_pass(tmp_path):
+    fresh = audit_json(tmp_path, "intel-ready")
+    code, out = read_back(
+        tmp_path,
+        fresh,
+        "--unreachable",
+        "hv-b=ssh: connection timed out",
+        "--unreachable=hv-c",
+        one_host=False,
+    )
+    assert code == 3  # intel-ready passes; two hosts were not read
+    lines = [" ".join(line.split()) for line in out["text"].splitlines()]
+    assert "hv-b error (stale: ssh: connection timed out)" in lines
+    assert "hv-c error (stale: not reached)" in lines
+    from junitparser import Error, JUnitXml
+
+    path = tmp_path / "fleet.xml"
+    path.write_text(out["junit"])
+    suites = {suite.name: suite for suite in JUnitXml.fromfile(str(path))}
+    [case] = list(suites["hv-b"])
+    assert case.name == "report-is-current" and isinstance(case.result[0], Error)
+    assert "not read" in "".join(parse_page(out["html"]).text)
+
+    # A placeholder saved as JSON reads back as one: not read, no results, stale.
+    saved = tmp_path / "hv-b.json"
+    assert run_cli("report", "--unreachable", "hv-b=down", "--json", str(saved)).returncode == 3
+    data = json.loads(saved.read_text())
+    assert (data["collected_at"], data["results"], data["stale"]) == (None, [], "down")
+    report = json_report.ReportLoader().load(str(saved))
+    assert not report.collected and report.verdict() is Status.ERROR
+
+
+def test_report_needs_something_to_report():
+    done = run_cli("report")
+    assert done.returncode == 2 and "give at least one REPORT.json" in done.stderr
