@@ -72,7 +72,14 @@ def _baseline(path: str, quiet: bool) -> Report | None:
                 file=sys.stderr,
             )
         return None
-    return _loader().load(path)
+    from auditor.errors import ReportError
+
+    try:
+        return _loader().load(path)
+    except ReportError as exc:  # else every later run fails the same way: say the way out
+        raise UsageError(
+            f"--baseline {path}: {exc.detail} (remove it to start again from a first run)"
+        ) from None
 
 
 def _freshness(args: argparse.Namespace) -> Callable[[Report], Report]:
