@@ -371,9 +371,11 @@ def today_utc() -> datetime.date:
 def apply_waivers(
     profile: Profile, check: Check, outcome: Outcome, today: datetime.date
 ) -> tuple[Outcome, list[str]]:
-    """The outcome with the check's active waivers applied, and notices about its waivers."""
+    """The outcome with the check's active waivers applied, and notices about its waivers:
+    expired, expiring soon, or unused (nothing to waive: the finding is gone, so the waiver
+    can go too, as InSpec and ansible-lint report unused skips). Failures and warnings are
+    waivable; an error (the check could not tell) is not."""
     notices: list[str] = []
-    waivable = {Status.FAIL} | ({Status.WARN} if profile.policy(check.id).warn_fails else set())
     for waiver in profile.waivers:
         if waiver.check != check.id:
             continue
@@ -397,22 +399,38 @@ def apply_waivers(
             notices.append(
                 f"{waiver.describe()} expires on {waiver.expires} (UTC), in {days_left} days"
             )
-        outcome = _waive(outcome, waiver, waivable)
+        waived = _waive(outcome, waiver)
+        if waived == outcome:
+            found = outcome.status.value
+            notices.append(f"unused {waiver.describe()}: nothing to waive ({check.id}: {found})")
+        outcome = waived
     return outcome, notices
 
 
-def _waive(outcome: Outcome, waiver: Waiver, waivable: set[Status]) -> Outcome:
+def unused_waivers(profile: Profile, ran: set[str]) -> list[str]:
+    """Notices for the waivers of checks that did not run (disabled or not selected)."""
+    return [
+        f"unused {waiver.describe()}: nothing to waive ({waiver.check} did not run)"
+        for waiver in profile.waivers
+        if waiver.check not in ran
+    ]
+
+
+WAIVABLE = frozenset({Status.FAIL, Status.WARN})
+
+
+def _waive(outcome: Outcome, waiver: Waiver) -> Outcome:
     note = f"waived until {waiver.expires} (UTC) by {waiver.owner}: {waiver.justification}"
     if waiver.device:
         devices = tuple(
             DeviceResult(d.address, Status.WAIVED, f"{note}; finding: {d.message}")
-            if d.address == waiver.device and d.status in waivable
+            if d.address == waiver.device and d.status in WAIVABLE
             else d
             for d in outcome.devices
         )
         if devices == outcome.devices:
             return outcome
-        still = [d for d in devices if d.status in waivable]
+        still = [d for d in devices if d.status in WAIVABLE]
         if still:  # other devices still fail: the check does too, for them
             message = "; ".join(f"{d.address} {d.message}" for d in still)
             return replace(outcome, devices=devices, message=message)
@@ -422,11 +440,11 @@ def _waive(outcome: Outcome, waiver: Waiver, waivable: set[Status]) -> Outcome:
             message=f"{note}; finding: {outcome.message}",
             devices=devices,
         )
-    if outcome.status not in waivable:
+    if outcome.status not in WAIVABLE:
         return outcome
     devices = tuple(
         DeviceResult(d.address, Status.WAIVED, f"{note}; finding: {d.message}")
-        if d.status in waivable
+        if d.status in WAIVABLE
         else d
         for d in outcome.devices
     )

@@ -44,7 +44,7 @@ def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> R
     profile = ctx.profile
     today = None
     if profile is not None and profile.waivers:
-        from auditor.profile import apply_waivers, today_utc
+        from auditor.profile import apply_waivers, today_utc, unused_waivers
 
         today = today_utc()
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
@@ -65,6 +65,8 @@ def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> R
             notices += waiver_notices
         blocking = profile.blocking(check, outcome.status) if profile is not None else None
         results.append(Result(check, outcome, round(time.perf_counter() - begin, 6), blocking))
+    if today is not None and profile is not None:
+        notices += unused_waivers(profile, {result.check.id for result in results})
     return Report(
         tool_version=__version__,
         host=host_info,

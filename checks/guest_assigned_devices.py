@@ -6,7 +6,9 @@ devices take some: at most 30 usable). Per `<hostdev>`: the source address exist
 host, its IOMMU group is viable and not split with another guest (VFIO gives a group to one
 user at a time), it is not also assigned to another guest, it is not a graphics device where
 the profile forbids them, and a `managed='no'` device is already bound to vfio-pci (libvirt
-will not bind it). Multifunction devices are flagged: they cannot be hot-plugged.
+will not bind it). Where the profile says so (rhel6), multifunction devices are flagged: RHEL 6
+cannot hot-plug them. A device in a guest's persistent definition is assigned statically, so
+the default profile says nothing about it.
 """
 
 from __future__ import annotations
@@ -45,8 +47,13 @@ CHECK = Check(
         "libvirt formatdomain: Host device assignment (<hostdev>, managed)",
         "Documentation/driver-api/vfio.rst (groups)",
     ),
-    # 0: no limit. The rhel6 profile sets 8, and forbids graphics devices.
-    params=(("max_functions_per_guest", 0), ("allow_graphics", True)),
+    # 0: no limit. The rhel6 profile sets 8, forbids graphics devices and warns about
+    # multifunction ones.
+    params=(
+        ("max_functions_per_guest", 0),
+        ("allow_graphics", True),
+        ("warn_multifunction", False),
+    ),
 )
 
 
@@ -61,7 +68,6 @@ def run(ctx: Context) -> Outcome:
 
     host = ctx.host
     limit = ctx.param(CHECK, "max_functions_per_guest")
-    allow_graphics = ctx.param(CHECK, "allow_graphics")
     evidence: list[Evidence] = []
     problems: list[str] = []
     unusable: list[str] = []  # definitions that could not be read or parsed
@@ -119,7 +125,6 @@ def run(ctx: Context) -> Outcome:
                 owners,
                 group_guests,
                 wanted,
-                allow_graphics,
             )
             devices.append(
                 DeviceResult(hostdev.address, status, f"guest {domain.name}: " + "; ".join(notes))
@@ -151,7 +156,6 @@ def _judge(
     owners: dict[str, list[str]],
     group_guests: dict[str, set[str]],
     wanted: set[str],
-    allow_graphics: bool,
 ) -> tuple[Status, list[str]]:
     """(status, notes) of one <hostdev> of one guest."""
     from auditor.pci import ASSIGNMENT_DRIVERS, group_problems
@@ -176,13 +180,13 @@ def _judge(
                 f"shares IOMMU group {group} with guest {', '.join(sharing)}: VFIO gives a group to "
                 "one guest at a time, so they cannot run together"
             )
-    if device.is_graphics and not allow_graphics:
+    if device.is_graphics and not ctx.param(CHECK, "allow_graphics"):
         failures.append("is a graphics device, which the profile does not allow to assign")
     if not hostdev.managed and device.driver not in ASSIGNMENT_DRIVERS:
         bound = f"bound to {device.driver}" if device.driver else "not bound to any driver"
         failures.append(f"is managed='no' but {bound}: bind it to vfio-pci first")
     if failures:
         return Status.FAIL, failures
-    if device.multifunction:
+    if device.multifunction and ctx.param(CHECK, "warn_multifunction"):
         return Status.WARN, ["is multifunction: it cannot be hot-plugged, assign it statically"]
     return Status.PASS, ["can be assigned"]

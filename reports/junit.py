@@ -10,7 +10,9 @@ under the profile (Result.counted_as), so that CI agrees with the exit code:
   anything else   -> no child (the strict schema allows none): passes, warnings, and failures
                      and errors the profile does not count, listed in <system-out>
 A stale report (not read recently enough, or not reached) adds a testcase `report-is-current`
-with an <error>. The suite's timestamp is when the host was read.
+with an <error>, and its results, which say what the host was, not what it is, are each
+<skipped> ("not current: fail when read at ..."): the <error> is the suite's only verdict,
+as the exit code has it. The suite's timestamp is when the host was read.
 The schema requires <properties>, <system-out>, <system-err>, a `timestamp` without time zone
 and `hostname` on every suite, and `package` and `id` on suites inside <testsuites>.
 """
@@ -75,9 +77,13 @@ def _suite(report: Report, index: int) -> ET.Element:
             # When the host was read. The schema's pattern has no time zone; ours are UTC.
             "timestamp": report.when_collected[:19],
             "tests": str(len(statuses) + stale),
-            "failures": str(counted.count(Status.FAIL)),
-            "errors": str(counted.count(Status.ERROR) + stale),
-            "skipped": str(statuses.count(Status.SKIP) + statuses.count(Status.WAIVED)),
+            "failures": str(0 if stale else counted.count(Status.FAIL)),
+            "errors": str(1 if stale else counted.count(Status.ERROR)),
+            "skipped": str(
+                len(statuses)
+                if stale
+                else statuses.count(Status.SKIP) + statuses.count(Status.WAIVED)
+            ),
             "time": f"{report.duration_s:.6f}",
         },
     )
@@ -102,13 +108,14 @@ def _suite(report: Report, index: int) -> ET.Element:
         message = xml_text(f"stale: {report.stale}")
         ET.SubElement(case, "error", {"message": message, "type": "stale"}).text = message
     for result in report.results:
-        suite.append(_case(hostname, result))
+        suite.append(_case(hostname, result, report.when_collected if stale else ""))
     ET.SubElement(suite, "system-out").text = xml_text(_system_out(report))
     ET.SubElement(suite, "system-err").text = ""
     return suite
 
 
-def _case(hostname: str, result: Result) -> ET.Element:
+def _case(hostname: str, result: Result, stale_since: str) -> ET.Element:
+    """One check's testcase; `stale_since`: when a stale report's host was read, else ""."""
     check = result.check
     case = ET.Element(
         "testcase",
@@ -120,7 +127,13 @@ def _case(hostname: str, result: Result) -> ET.Element:
     )
     message = xml_text(result.outcome.message)
     counted = result.counted_as
-    if counted in (Status.FAIL, Status.ERROR):
+    if stale_since:
+        message = xml_text(
+            f"not current: {result.status.value} when read at {stale_since}: "
+            + result.outcome.message
+        )
+        ET.SubElement(case, "skipped", {"message": message})
+    elif counted in (Status.FAIL, Status.ERROR):
         element = "failure" if counted is Status.FAIL else "error"
         child = ET.SubElement(case, element, {"message": message, "type": check.severity.label})
         child.text = xml_text(_details(result))

@@ -13,6 +13,7 @@ import pytest
 from auditor.context import Context
 from auditor.host import Host
 from auditor.model import Outcome, Report, Result
+from auditor.profile import Profile
 from auditor.registry import load_checks
 from auditor.runner import host_info, run_audit
 
@@ -86,15 +87,31 @@ def open_to_all(base: Path) -> None:
                 os.chmod(path, 0o644)
 
 
-def audit(root: str | Path, devices: tuple[str, ...] = ()) -> dict[str, Result]:
-    """Run every built-in check on a root; results by check id."""
-    report = audit_report(root, devices)
+def audit(
+    root: str | Path, devices: tuple[str, ...] = (), profile: str | None = None
+) -> dict[str, Result]:
+    """Run every built-in check on a root (under a built-in profile); results by check id."""
+    report = audit_report(root, devices, profile)
     return {result.check.id: result for result in report.results}
 
 
-def audit_report(root: str | Path, devices: tuple[str, ...] = ()) -> Report:
-    ctx = Context(host=Host(str(root)), requested_devices=devices)
-    return run_audit(load_checks(include_third_party=False), ctx, host_info(ctx))
+def audit_report(
+    root: str | Path, devices: tuple[str, ...] = (), profile: str | None = None
+) -> Report:
+    checks = load_checks(include_third_party=False)
+    ctx = Context(
+        host=Host(str(root)), requested_devices=devices, profile=built_in(profile, checks)
+    )
+    return run_audit(checks, ctx, host_info(ctx))
+
+
+def built_in(name: str | None, checks: list | None = None) -> Profile | None:
+    """A built-in profile by name (None: no profile, which is the default's behaviour)."""
+    if name is None:
+        return None
+    from auditor.profile import load_profile
+
+    return load_profile(name, checks or load_checks(include_third_party=False))
 
 
 def evidence_text(result: Result | Outcome) -> str:

@@ -41,12 +41,21 @@ def test_a_guest_within_the_limit_passes():
     ]
 
 
-def test_multifunction_devices_are_flagged():
-    result = guest_check("shared-group-a.xml")
+def test_multifunction_devices_are_flagged_where_the_profile_says(tmp_path):
+    # rhel6 warns about multifunction devices (and forbids this GPU outright).
+    rhel6 = guest_check("shared-group-a.xml", profile="rhel6")
+    assert rhel6.status is Status.FAIL and "is a graphics device" in rhel6.outcome.message
+    profile = tmp_path / "multifunction.toml"
+    profile.write_text('[checks."guest.assigned-devices"]\nwarn_multifunction = true\n')
+    result = guest_check("shared-group-a.xml", profile=str(profile))
     assert result.status is Status.WARN
     assert result.outcome.devices[0].message == (
         "guest guest-a: is multifunction: it cannot be hot-plugged, assign it statically"
     )
+    # In a guest's persistent definition the device is assigned statically: nothing to say.
+    result = guest_check("shared-group-a.xml")
+    assert result.status is Status.PASS
+    assert result.outcome.devices[0].message == "guest guest-a: can be assigned"
 
 
 def test_nine_functions_exceed_the_rhel6_limit_only():

@@ -153,6 +153,7 @@ def test_extends_overrides_and_merges(tmp_path):
     assert profile.policy("guest.assigned-devices").params == {
         "max_functions_per_guest": 8,
         "allow_graphics": False,
+        "warn_multifunction": True,
     }
     code, data = audit_json("--root", str(HOSTS / "gpu-shares-group-with-usb"), "--profile", path)
     results = by_id(data)
@@ -218,6 +219,53 @@ def test_an_expired_waiver_no_longer_applies_and_says_so(tmp_path):
     assert data["notices"] == [
         "waiver for kvm.unsafe-interrupts (virt-team, lab host, OPS-1234) expired on 2020-01-31 (UTC): it no longer applies"
     ]
+
+
+def test_a_waiver_applies_to_a_warning(tmp_path):
+    # rhel6 warns that the guide's multifunction NIC cannot be hot-plugged; the lab knows.
+    path = write(
+        tmp_path,
+        'extends = "rhel6"\n[[waivers]]\ncheck = "pci.device-support"\n'
+        'justification = "assigned statically"\nowner = "virt-team"\nexpires = "2999-12-31"\n',
+    )
+    root = str(HOSTS / "rhel6-legacy")
+    _, data = audit_json("--root", root, "--profile", "rhel6")
+    assert by_id(data)["pci.device-support"]["status"] == "warn"
+    code, data = audit_json("--root", root, "--profile", path)
+    assert code == 0
+    result = by_id(data)["pci.device-support"]
+    assert result["status"] == "waived" and result["message"].startswith(
+        "waived until 2999-12-31 (UTC) by virt-team: assigned statically; finding: "
+        "0000:01:00.0 is multifunction"
+    )
+    assert [d["status"] for d in result["devices"]] == ["waived", "waived"]
+    assert data["notices"] == []
+
+
+def test_an_unused_waiver_says_there_is_nothing_to_waive(tmp_path):
+    # The case: a GPU host under the default profile has no warning to waive now.
+    path = write(
+        tmp_path,
+        '[[waivers]]\ncheck = "pci.device-support"\njustification = "GPU host"\n'
+        'owner = "virt-team"\nexpires = "2999-12-31"\n'
+        '[[waivers]]\ncheck = "iommu.group-isolation"\ndevice = "0000:09:00.0"\n'
+        'justification = "old card"\nowner = "virt-team"\nexpires = "2999-12-31"\n'
+        '[[waivers]]\ncheck = "cpu.virtualization"\njustification = "nested"\n'
+        'owner = "virt-team"\nexpires = "2999-12-31"\n'
+        '[checks."cpu.virtualization"]\nenabled = false\n',
+    )
+    code, data = audit_json("--root", str(HOSTS / "gpu-shares-group-with-usb"), "--profile", path)
+    assert code == 1  # the group still fails: the waiver names a device that is not there
+    assert data["notices"] == [
+        "unused waiver for iommu.group-isolation on 0000:09:00.0 (virt-team, old card): "
+        "nothing to waive (iommu.group-isolation: fail)",
+        "unused waiver for pci.device-support (virt-team, GPU host): nothing to waive "
+        "(pci.device-support: pass)",
+        "unused waiver for cpu.virtualization (virt-team, nested): nothing to waive "
+        "(cpu.virtualization did not run)",
+    ]
+    text = run_cli("audit", "--root", str(HOSTS / "gpu-shares-group-with-usb"), "--profile", path)
+    assert "unused waiver for pci.device-support" in text.stdout
 
 
 CHECK = Check("kvm.unsafe-interrupts", "t", Severity.HIGH, (), ("fix",))

@@ -9,7 +9,7 @@ from auditor.errors import NeedsRootError
 from auditor.host import Host
 from auditor.model import Status
 from auditor.registry import load_checks
-from tests.conftest import ACPI, Link, evidence_text
+from tests.conftest import ACPI, Link, built_in, evidence_text
 
 RUN = {item.check.id: item.run for item in load_checks(include_third_party=False)}
 RELEASE = "6.8.0-49-generic"
@@ -34,8 +34,9 @@ def intel(cmdline: str = "ro intel_iommu=on", active: bool = True, **extra) -> d
     return spec
 
 
-def check(check_id: str, host: Host, devices: tuple[str, ...] = ()):
-    return RUN[check_id](Context(host=host, requested_devices=devices))
+def check(check_id: str, host: Host, devices: tuple[str, ...] = (), profile: str | None = None):
+    context = Context(host=host, requested_devices=devices, profile=built_in(profile))
+    return RUN[check_id](context)
 
 
 def test_passthrough_warns(make_host):
@@ -273,20 +274,26 @@ def test_device_without_group(make_host):
 def test_conventional_pci_on_a_modern_kernel(make_host):
     # No max_link_speed on Linux >= 4.13 means conventional PCI, even without root.
     spec = _group_host({"/sys/devices/pci0000:00/0000:01:00.0/config": bytes(64)})
-    result = check("pci.device-support", make_host(spec), ("0000:01:00.0",))
+    result = check("pci.device-support", make_host(spec), ("0000:01:00.0",), "rhel6")
     assert result.status is Status.WARN and "0000:01:00.0 is conventional PCI" in result.message
+    # The default profile does not hold RHEL 6's restriction against it.
+    result = check("pci.device-support", make_host(spec), ("0000:01:00.0",))
+    assert result.status is Status.PASS
+    assert result.message.endswith("0000:01:00.0 is conventional PCI, single function")
 
 
 def test_bus_type_on_an_old_kernel_needs_root(make_host):
     spec = _group_host({"/sys/devices/pci0000:00/0000:01:00.0/config": bytes(64)})
     spec["/proc/sys/kernel/osrelease"] = "2.6.32-754.el6.x86_64\n"
-    result = check("pci.device-support", make_host(spec), ("0000:01:00.0",))
+    result = check("pci.device-support", make_host(spec), ("0000:01:00.0",), "rhel6")
     assert result.status is Status.ERROR and result.message.endswith("needs root")
     assert "bus type unknown (needs root)" in evidence_text(result)
+    # Where the bus type does not matter (default profile), not knowing it is no error.
+    assert check("pci.device-support", make_host(spec), ("0000:01:00.0",)).status is Status.PASS
     spec["/sys/devices/pci0000:00/0000:01:00.0/config"] = bytes(
         256
     )  # root reads it all: no PCIe capability
-    result = check("pci.device-support", make_host(spec), ("0000:01:00.0",))
+    result = check("pci.device-support", make_host(spec), ("0000:01:00.0",), "rhel6")
     assert result.status is Status.WARN and "conventional PCI" in result.message
 
 

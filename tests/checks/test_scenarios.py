@@ -10,22 +10,22 @@ from auditor.model import Status
 from tests.conftest import CHECK_IDS, HOSTS, audit, audit_report, evidence_text
 
 P, W, F, S, E = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP, Status.ERROR
-# Expected status of each check, in CHECK_IDS order, per fixture host.
+# Expected status of each check, in CHECK_IDS order, per fixture host (default profile).
 EXPECTED = {
-    "intel-ready": (P, P, P, P, P, P, S, P, W, S),
+    "intel-ready": (P, P, P, P, P, P, S, P, P, S),
     "amd-ready": (P, P, P, P, P, P, S, S, S, S),
-    "vtd-off-in-firmware": (P, F, S, S, S, P, S, S, W, S),
-    "iommu-not-enabled": (P, P, F, F, P, P, S, S, W, S),
-    "reboot-pending": (P, P, F, W, P, P, S, S, W, S),
-    "no-interrupt-remapping": (P, P, P, P, F, P, S, P, W, S),
-    "unsafe-interrupts": (P, P, P, P, P, F, S, P, W, S),
-    "selinux-boolean-off": (P, P, P, P, P, P, F, P, W, S),
-    "selinux-disabled": (P, P, P, P, P, P, S, P, W, S),
-    "gpu-shares-group-with-usb": (P, P, P, P, P, P, S, F, W, S),
-    "gpu-with-audio": (P, P, P, P, P, P, S, F, W, S),
-    "hostile-strings": (P, P, P, P, P, P, S, P, W, S),
-    "symlink-escape": (P, P, E, P, P, E, S, P, W, S),
-    "rhel6-legacy": (P, P, P, P, P, P, P, S, W, S),
+    "vtd-off-in-firmware": (P, F, S, S, S, P, S, S, P, S),
+    "iommu-not-enabled": (P, P, F, F, P, P, S, S, P, S),
+    "reboot-pending": (P, P, F, W, P, P, S, S, P, S),
+    "no-interrupt-remapping": (P, P, P, P, F, P, S, P, P, S),
+    "unsafe-interrupts": (P, P, P, P, P, F, S, P, P, S),
+    "selinux-boolean-off": (P, P, P, P, P, P, F, P, P, S),
+    "selinux-disabled": (P, P, P, P, P, P, S, P, P, S),
+    "gpu-shares-group-with-usb": (P, P, P, P, P, P, S, F, P, S),
+    "gpu-with-audio": (P, P, P, P, P, P, S, F, P, S),
+    "hostile-strings": (P, P, P, P, P, P, S, P, P, S),
+    "symlink-escape": (P, P, E, P, P, E, S, P, P, S),
+    "rhel6-legacy": (P, P, P, P, P, P, P, S, P, S),
 }
 
 
@@ -56,9 +56,18 @@ def test_intel_ready_evidence():
     assert "0000:01:00.0, 0000:01:00.1 (bound to vfio-pci or pci-stub)" in group
     assert "/sys/kernel/iommu_groups/1/devices: 0000:00:01.0, 0000:01:00.0, 0000:01:00.1" in group
     support = results["pci.device-support"]
-    assert "0000:01:00.0 is a graphics device" in support.outcome.message
-    assert "multifunction: it cannot be hot-plugged" in support.outcome.message
+    # A GPU with its audio function, on vfio-pci in a viable group: what GPU passthrough is.
+    assert support.status is Status.PASS
+    assert "0000:01:00.0 is PCI Express, multifunction, graphics" in support.outcome.message
     assert "NVIDIA Corporation GP104 [GeForce GTX 1070], driver vfio-pci" in evidence_text(support)
+    # The source document's RHEL 6 rules are the rhel6 profile's.
+    rhel6 = audit(HOSTS / "intel-ready", profile="rhel6")["pci.device-support"]
+    assert rhel6.status is Status.FAIL
+    assert rhel6.outcome.message == (
+        "0000:01:00.0 is a graphics device, which the profile does not allow to assign (not "
+        "supported for assignment by RHEL 6); is multifunction: it cannot be hot-plugged, "
+        "assign it statically"
+    )
     assert "does not define virt_use_sysfs" in results["selinux.virt-use-sysfs"].outcome.message
 
 
@@ -212,7 +221,7 @@ def test_symlink_escape_reads_nothing_outside(tmp_path):
 
 
 def test_rhel6_host_of_the_source_document():
-    results = audit(HOSTS / "rhel6-legacy")
+    results = audit(HOSTS / "rhel6-legacy", profile="rhel6")
     # No /sys/class/iommu before Linux 3.x: the driver's own start-up line is the proof.
     assert results["iommu.kernel-cmdline"].outcome.message == (
         "IOMMU active: kernel log: PCI-DMA: Intel(R) Virtualization Technology for Directed I/O"

@@ -16,7 +16,10 @@ from auditor.model import (
     Result,
     Severity,
     Status,
+    mark_stale,
+    not_read,
 )
+from auditor.record import replace
 
 HOSTILE = '<script>alert("x")</script> & \x1b[31mred\x00 ]]>'
 
@@ -119,12 +122,21 @@ def passing_report(hostname: str = "hv-08.example.com") -> Report:
 
 
 def stale_report(hostname: str = "hv-09.example.com") -> Report:
-    """A host the run that gathered the fleet did not reach."""
-    return Report(
+    """A host the run that gathered the fleet did not reach (`report --unreachable`)."""
+    return not_read(
         "0.1.0",
-        HostInfo(hostname, "unknown", "unknown"),
+        hostname,
+        "unreachable: Ansible could not connect to it in this run",
         "2026-11-24T08:30:00+00:00",
-        0.0,
-        (),
-        stale="not reached by this run: UNREACHABLE (ssh: connect to host port 22: timed out)",
     )
+
+
+def old_report() -> Report:
+    """The sample, read three days before NOW and marked so by --max-age 36h."""
+    report = sample_report()
+    report = replace(
+        report,
+        host=replace(report.host, hostname="hv-11.example.com"),
+        collected_at="2026-11-21T08:30:00+00:00",
+    )
+    return mark_stale(report, 36 * 3600, NOW)
