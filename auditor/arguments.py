@@ -134,20 +134,25 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-color", action="store_true", help="never colour the text output")
 
 
-def _audit(parser: argparse.ArgumentParser) -> None:
+def _source(parser: argparse.ArgumentParser, verb: str) -> None:
+    """--root or --snapshot: the host `verb` reads, as open_host() accepts it."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--root",
         default="/",
         metavar="DIR",
-        help="audit the host laid out under DIR: a mounted image, an unpacked snapshot, a "
-        "sosreport folder or archive (default: /, live)",
+        help=f"{verb} the host laid out under DIR: a mounted image, an unpacked snapshot, a "
+        "sosreport folder or archive, a snapshot archive (default: /, live)",
     )
     source.add_argument(
         "--snapshot",
         metavar="HOST.tar.gz",
-        help="audit a snapshot made by `hostaudit snapshot` or collect.py",
+        help=f"{verb} a snapshot made by `hostaudit snapshot` or collect.py",
     )
+
+
+def _audit(parser: argparse.ArgumentParser) -> None:
+    _source(parser, "audit")
     parser.add_argument(
         "--device",
         action="append",
@@ -233,12 +238,7 @@ def _profile(parser: argparse.ArgumentParser) -> None:
 
 
 def _devices(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--root",
-        default="/",
-        metavar="DIR",
-        help="the host root, an unpacked snapshot or a sosreport (default: /)",
-    )
+    _source(parser, "list the devices of")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
         "--hostdev-xml",

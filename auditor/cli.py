@@ -507,7 +507,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from auditor import devices
         from auditor.sources import open_host
 
-        with open_host(args.root) as host:
+        with open_host(args.root, args.snapshot) as host:
             _print(devices.main(host, args.format, args.hostdev_xml))
         return EXIT_OK
     if args.command == "checks":

@@ -59,9 +59,9 @@ def main(host: Host, fmt: str, hostdev_for: str | None) -> str:
                 "driver",
                 "iommu_group",
                 "bus",
-                "assignable",
             )
         ]
+        + [printable(("yes: " if row["assignable"] else "no: ") + "; ".join(row["reasons"]))]
         for row in rows
     ]
     return tabulate(table, headers=headers, tablefmt="simple") + "\n"
@@ -77,7 +77,7 @@ def inventory(host: Host) -> list[dict[str, Any]]:
         device = read_device(host, address)
         if device is None:
             continue
-        verdict, reason = assignable(host, device)
+        can, reasons = assignable(host, device)
         rows.append(
             {
                 "address": address,
@@ -88,7 +88,8 @@ def inventory(host: Host) -> list[dict[str, Any]]:
                 "driver": device.driver,
                 "iommu_group": device.iommu_group,
                 "bus": BUS[device.is_pcie],
-                "assignable": f"{verdict}: {reason}",
+                "assignable": can,
+                "reasons": reasons,
             }
         )
     return rows
@@ -115,28 +116,26 @@ def companions(host: Host, device: PciDevice) -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
-def assignable(host: Host, device: PciDevice) -> tuple[str, str]:
-    """("yes" or "no", the reason)."""
+def assignable(host: Host, device: PciDevice) -> tuple[bool, list[str]]:
+    """Whether the device can be assigned to a guest now, and why (or why not): one
+    reason per finding. Whether the profile allows its kind (graphics, conventional PCI) is
+    the audit's pci.device-support question, not this one."""
     if device.is_bridge or (device.pci_class is not None and device.pci_class >> 16 == 0x06):
-        return "no", "a bridge"
+        return False, ["a bridge"]
     if device.iommu_group is None:
-        return "no", "in no IOMMU group (IOMMU off, or it does not cover this device)"
+        return False, ["in no IOMMU group (IOMMU off, or it does not cover this device)"]
     # A group member on a host driver blocks the group (VFIO viability); others just go along.
     blockers = [
-        f"{p.address} ({p.driver})"
+        f"group {device.iommu_group} also holds {p.address} on host driver {p.driver}"
         for p in _group_peers(host, device)
         if p.driver and p.driver not in DMA_SAFE_DRIVERS
     ]
-    note = " (graphics: RHEL 6 does not support assigning it)" if device.is_graphics else ""
     if blockers:
-        return (
-            "no",
-            f"group {device.iommu_group} also holds {', '.join(blockers)} on host drivers{note}",
-        )
-    others = [address for address, _ in companions(host, device)]
+        return False, blockers
+    others = companions(host, device)
     if others:
-        return "yes", f"together with {', '.join(others)}{note}"
-    return "yes", f"alone in group {device.iommu_group}{note}"
+        return True, [f"together with {address} ({why})" for address, why in others]
+    return True, [f"alone in group {device.iommu_group}"]
 
 
 def hostdev_xml(host: Host, address: str) -> str:

@@ -186,12 +186,41 @@ def test_devices_table_and_json():
     )
     rows = {row["address"]: row for row in json.loads(done.stdout)}
     assert rows["0000:22:00.0"]["nodedev"] == "pci_0000_22_00_0"
-    assert rows["0000:22:00.0"]["assignable"].startswith(
-        "no: group 15 also holds 0000:1e:00.0 (xhci_hcd) on host drivers"
+    assert rows["0000:22:00.0"]["assignable"] is False
+    assert rows["0000:22:00.0"]["reasons"] == [
+        "group 15 also holds 0000:1e:00.0 on host driver xhci_hcd"
+    ]
+    assert (rows["0000:00:01.2"]["assignable"], rows["0000:00:01.2"]["reasons"]) == (
+        False,
+        ["a bridge"],
     )
-    assert rows["0000:00:01.2"]["assignable"] == "no: a bridge"
     text = run_cli("devices", "--root", str(INTEL)).stdout
-    assert "pci_0000_01_00_0" in text and "yes: together with 0000:01:00.1" in text
+    assert "pci_0000_01_00_0" in text
+    assert "yes: together with 0000:01:00.1 (same IOMMU group 1)" in text
+
+
+@pytest.mark.parametrize("how", ["--root", "--snapshot"])
+def test_devices_reads_a_snapshot_as_the_folder_it_was_taken_from(tmp_path, how):
+    root = HOSTS / "gpu-with-audio"
+    snapshot = tmp_path / "gpu.tar.gz"
+    assert run_cli("snapshot", "--root", str(root), "-o", str(snapshot), "-q").returncode == 0
+    live = run_cli("devices", "--root", str(root), "--format", "json")
+    taken = run_cli("devices", how, str(snapshot), "--format", "json")
+    assert taken.returncode == 0, taken.stderr
+    assert json.loads(taken.stdout) == json.loads(live.stdout)
+    assert len(json.loads(live.stdout)) == 7
+
+
+def test_devices_names_an_archive_it_cannot_read(tmp_path):
+    import tarfile
+
+    archive = tmp_path / "root.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:  # `tar -C root .`: members ./etc, ./sys, ...
+        tar.add(HOSTS / "gpu-with-audio", arcname=".")
+    done = run_cli("devices", "--root", str(archive))
+    assert done.returncode == 2
+    assert "not a sosreport nor a snapshot" in done.stderr
+    assert "unpack it and give --root the folder" in done.stderr
 
 
 def test_hostdev_xml_lists_the_functions_that_must_go_along():

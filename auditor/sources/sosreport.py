@@ -180,7 +180,7 @@ def open_sosreport(path: str, checks: list[LoadedCheck] | None = None) -> Sosrep
     from auditor.registry import load_checks
     from auditor.sources.archive import ArchiveReader
     from auditor.sources.snapshot import reads
-    from auditor.sources.tarindex import TarIndex
+    from auditor.sources.tarindex import NotOneFolder, TarIndex
 
     patterns = reads(checks if checks is not None else load_checks())
     prefixes = tuple(_literal_prefix(pattern).lstrip("/") for pattern in patterns)
@@ -189,13 +189,22 @@ def open_sosreport(path: str, checks: list[LoadedCheck] | None = None) -> Sosrep
     def wanted(name: str) -> bool:
         return any(name == p or name.startswith(p + "/") for p in prefixes)
 
-    index = TarIndex(path, wanted=wanted)
+    try:
+        index = TarIndex(path, wanted=wanted)
+    except NotOneFolder as exc:
+        raise ArchiveError(
+            path,
+            f"not a sosreport nor a snapshot ({exc.detail}); a tar of a host root is not "
+            "read in place: unpack it and give --root the folder",
+        ) from None
     inner = ArchiveReader(index, f"/{index.top}")
     has_commands = index.kind(f"/{index.top}/sos_commands") == DIR
     marker = index.kind(f"/{index.top}/sos_reports") or index.kind(f"/{index.top}/version.txt")
     if not has_commands or marker is None:
         index.close()
-        raise ArchiveError(path, "not a sosreport (no sos_commands/ and sos_reports/)")
+        raise ArchiveError(
+            path, "not a sosreport (no sos_commands/ and sos_reports/) nor a snapshot"
+        )
     try:
         return SosreportReader(inner, path)
     except BaseException:

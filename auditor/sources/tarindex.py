@@ -48,7 +48,13 @@ class ArchiveError(UsageError):
     """The archive cannot be used: corrupt, truncated, foreign, or unsafe."""
 
     def __init__(self, archive: str, detail: str) -> None:
+        self.detail = detail
         super().__init__(f"{archive}: {detail}")
+
+
+class NotOneFolder(ArchiveError):
+    """The archive's members are not all in one top folder, as snapshots and sosreports
+    are (a tar of a whole root, made with `tar -C root .`, is not)."""
 
 
 class TarIndex:
@@ -217,13 +223,17 @@ class TarIndex:
             if "mtime" in pending:
                 mtime = _pax_float(self.archive, pending.pop("mtime"))
             pending.clear()
+            if kind == b"5" and name.strip("./") == "":
+                continue  # `tar -C folder .` names the folder itself ./: nothing to index
             parts = self._safe_name(name)
             if top is None:
                 top = parts[0]
             if parts[0] != top:
                 if count == 1 or len(self.dirs) + len(self.files) + len(self.links) == 1:
                     raise self._refuse(f"not a {top} archive (it holds {name!r})")
-                raise self._refuse(f"member {name!r} lies outside the top folder {top}/")
+                raise NotOneFolder(
+                    self.archive, f"member {name!r} lies outside the top folder {top}/"
+                )
             has_data = kind in _REGULAR or kind not in _TYPES
             rest = "/".join(parts[1:])
             if wanted is not None and rest and not wanted(rest):
