@@ -31,7 +31,8 @@ EPILOG = """exit codes (audit, report):
   1  at least one check failed
   2  the audit could not run (bad arguments, missing root, broken check plug-in, bad report)
   3  no check failed, but at least one ended in error (could not tell)
-with --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the plugin convention)
+with --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the plugin convention; a
+  run that could not run, bad arguments included, is UNKNOWN, not CRITICAL)
 with --baseline (and for diff): 0 nothing newly fails, 1 something newly fails
 """
 
@@ -131,7 +132,16 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
         help="text: print nothing unless a check failed or ended in error (with --baseline: "
         "unless something changed); other formats always print their document",
     )
-    parser.add_argument("--no-color", action="store_true", help="never colour the text output")
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the text output: auto (default) on a terminal unless NO_COLOR is set to "
+        "a non-empty value; always (CI logs); never",
+    )
+    parser.add_argument(
+        "--no-color", dest="color", action="store_const", const="never", help="--color never"
+    )
 
 
 def _source(parser: argparse.ArgumentParser, verb: str) -> None:
@@ -167,6 +177,22 @@ def _audit(parser: argparse.ArgumentParser) -> None:
         default="default",
         metavar="NAME|PATH",
         help="a built-in profile (see `hostaudit profiles`) or a TOML file (default: default)",
+    )
+    parser.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="run only the checks whose id matches PATTERN, a shell-style glob such as "
+        "iommu.* (repeatable); the others are reported as skipped, 'not selected'",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="do not run the checks whose id matches PATTERN (repeatable); checks that need "
+        "a skipped one still run, or skip, by their own rules",
     )
     parser.add_argument(
         "--domain-xml",
@@ -248,6 +274,15 @@ def _devices(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _checks(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: id, title, severity, requires, reads, references and parameters of each",
+    )
+
+
 def _explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("check_id", metavar="ID")
 
@@ -289,7 +324,7 @@ COMMANDS: dict[str, tuple[str, str, bool, Callable[[argparse.ArgumentParser], No
         False,
         _devices,
     ),
-    "checks": ("list the checks", "", False, _nothing),
+    "checks": ("list the checks", "", False, _checks),
     "explain": ("describe one check: purpose, what it reads, remediation", "", False, _explain),
 }
 

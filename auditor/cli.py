@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from auditor.model import Report, Status
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+NAGIOS_UNKNOWN = 3
 
 FILE_FORMATS = ("json", "html", "junit", "prometheus")
 
@@ -44,6 +45,7 @@ def _audit(args: argparse.Namespace) -> int:
             )
         baseline = _baseline(args.baseline, args.quiet)  # fail before auditing, not after
     checks = load_checks()
+    not_selected = _selection(args.check, args.skip, [item.check.id for item in checks])
     # The default profile sets nothing: an audit without a profile is an audit with it
     # (tests/test_profiles.py holds the two equal), and needs no profile machinery.
     profile = None
@@ -53,12 +55,36 @@ def _audit(args: argparse.Namespace) -> int:
         profile = load_profile(args.profile, checks)
     with open_host(args.root, args.snapshot, checks) as host:
         ctx = Context(host=host, requested_devices=devices, profile=profile, domain_xml=domain_xml)
-        report = run_audit(checks, ctx, host_info(ctx))
+        report = run_audit(checks, ctx, host_info(ctx), not_selected)
     report = _freshness(args)(report)
     _write_files([report], args)
     if baseline is not None:
         return _print_diff(baseline, report, args.baseline, "this audit", args.quiet)
     return _print_reports([report], args)
+
+
+def _selection(wanted: list[str], unwanted: list[str], ids: list[str]) -> dict[str, str]:
+    """--check and --skip patterns as {check id: why it is not selected}. A pattern that
+    matches no check is a usage error that lists the checks (a typo must not quietly
+    select nothing)."""
+    if not wanted and not unwanted:
+        return {}
+    from fnmatch import fnmatchcase
+
+    for option, patterns in (("--check", wanted), ("--skip", unwanted)):
+        for pattern in patterns:
+            if not any(fnmatchcase(check_id, pattern) for check_id in ids):
+                raise UsageError(
+                    f"{option} {pattern!r} matches no check; the checks are: {', '.join(ids)}"
+                )
+    left_out = {}
+    for check_id in ids:
+        skipped = [p for p in unwanted if fnmatchcase(check_id, p)]
+        if skipped:
+            left_out[check_id] = f"--skip {skipped[0]}"
+        elif wanted and not any(fnmatchcase(check_id, p) for p in wanted):
+            left_out[check_id] = "--check " + " --check ".join(wanted)
+    return left_out
 
 
 def _baseline(path: str, quiet: bool) -> Report | None:
@@ -332,7 +358,11 @@ def _exit_code(verdicts: set[Status]) -> int:
 
 
 def _colour(args: argparse.Namespace) -> bool:
-    return not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    """--color: always, never, or auto: on a terminal, unless NO_COLOR is set and not
+    empty (no-color.org: "when present and not an empty string")."""
+    if args.color != "auto":
+        return bool(args.color == "always")
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _print_reports(reports: list[Report], args: argparse.Namespace) -> int:
@@ -394,11 +424,28 @@ def _schema() -> int:
     return EXIT_OK
 
 
-def _checks() -> int:
+def _checks(fmt: str) -> int:
     from auditor.registry import load_checks
 
-    for item in load_checks():
-        check = item.check
+    checks = [item.check for item in load_checks()]
+    if fmt == "json":
+        import json
+
+        rows = [
+            {
+                "id": check.id,
+                "title": check.title,
+                "severity": check.severity.label,
+                "requires": list(check.requires),
+                "reads": list(check.reads),
+                "references": list(check.references),
+                "params": dict(check.params),
+            }
+            for check in checks
+        ]
+        _print(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        return EXIT_OK
+    for check in checks:
         print(f"{check.id:28} {check.severity.label:8} {check.title}")
     return EXIT_OK
 
@@ -459,14 +506,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from auditor.arguments import parse
 
     signal.signal(signal.SIGTERM, _terminate)
-    parser, args = parse(sys.argv[1:] if argv is None else list(argv))
+    words = sys.argv[1:] if argv is None else list(argv)
+    nagios = _nagios(words)
+    try:
+        parser, args = parse(words)
+    except SystemExit as exc:  # argparse has printed the usage and the error
+        if exc.code == EXIT_USAGE:
+            return _could_not_run("", nagios, "bad arguments (see standard error)")
+        raise
     try:
         return _dispatch(parser, args)
     except AuditorError as exc:
-        from auditor.escape import printable
-
-        print(f"hostaudit: {printable(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
+        return _could_not_run(str(exc), nagios)
     except Terminated:
         print("hostaudit: terminated (SIGTERM)", file=sys.stderr)
         return 128 + signal.SIGTERM
@@ -477,15 +528,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
     except (Exception, RecursionError) as exc:  # a bug or an input we did not foresee
-        from auditor.escape import printable
-
-        print(
-            f"hostaudit: unexpected {type(exc).__name__} while running "
-            f"`{printable(' '.join(sys.argv[1:] if argv is None else argv))}`: "
-            f"{printable(str(exc))[:300]} (please report it)",
-            file=sys.stderr,
+        return _could_not_run(
+            f"unexpected {type(exc).__name__} while running `{' '.join(words)}`: "
+            f"{str(exc)[:300]} (please report it)",
+            nagios,
         )
+
+
+def _could_not_run(message: str, nagios: bool, summary: str = "") -> int:
+    """Say on standard error why the run could not finish; exit 2, or for a Nagios plugin
+    (which reads 2 as CRITICAL) UNKNOWN, 3, with the plugin's status line."""
+    from auditor.escape import nagios_text, printable
+
+    if message:
+        print(f"hostaudit: {printable(message)}", file=sys.stderr)
+    if not nagios:
         return EXIT_USAGE
+    line = f"HOSTAUDIT UNKNOWN - could not run: {nagios_text(summary or message)}"
+    print(line[:79])
+    return NAGIOS_UNKNOWN
+
+
+def _nagios(words: list[str]) -> bool:
+    """Whether a command line asks for Nagios plugin output."""
+    pairs = zip(words, words[1:])
+    return "--format=nagios" in words or ("--format", "nagios") in pairs
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -511,7 +578,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             _print(devices.main(host, args.format, args.hostdev_xml))
         return EXIT_OK
     if args.command == "checks":
-        return _checks()
+        return _checks(args.format)
     if args.command == "explain":
         return _explain(args.check_id)
     parser.print_help()

@@ -34,12 +34,18 @@ def run_one(item: LoadedCheck, ctx: Context) -> Outcome:
     return result
 
 
-def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> Report:
+def run_audit(
+    checks: list[LoadedCheck],
+    ctx: Context,
+    host_info: HostInfo,
+    not_selected: dict[str, str] | None = None,
+) -> Report:
     """Run every check the profile enables, in order, and collect a Report.
 
     The profile (ctx.profile) sets each check's severity, which failures block (set the exit
     code), and the waivers; dependents see the raw outcome, so a waived failure of a check
-    still blocks the checks that need it.
+    still blocks the checks that need it. `not_selected`: check id -> why it was left out
+    (--check, --skip); it is reported as a skip and its dependents go by their own rules.
     """
     profile = ctx.profile
     today = None
@@ -58,8 +64,11 @@ def run_audit(checks: list[LoadedCheck], ctx: Context, host_info: HostInfo) -> R
                 continue
             check = profile.header(check)
         begin = time.perf_counter()
-        outcome = run_one(item, ctx)
-        ctx.results[check.id] = outcome
+        if not_selected and check.id in not_selected:
+            outcome = Outcome(Status.SKIP, f"not selected ({not_selected[check.id]})")
+        else:
+            outcome = run_one(item, ctx)
+            ctx.results[check.id] = outcome
         if today is not None and profile is not None:
             outcome, waiver_notices = apply_waivers(profile, check, outcome, today)
             notices += waiver_notices

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
 WIDTH = 100  # columns when standard output is not a terminal
-MESSAGE_MIN = 30
+MESSAGE_MIN = 20  # below this a message column is unreadable: the table runs wider
 
 COLOURS = {
     Status.PASS: "\033[32m",
@@ -71,14 +71,16 @@ def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
         for result in report.results
     ]
     host = report.host
-    lines = [
+    lines = _wrap(
         f"hostaudit {printable(report.tool_version)}: {printable(host.hostname)}, kernel "
         f"{printable(host.kernel_release)}, root {printable(host.root)}",
-    ]
+        width,
+        then="  ",
+    )
     if report.collected_at and report.collected_at != report.started_at:
         lines.append(f"read from the host at {report.collected_at}")
     if report.stale:
-        lines.append(f"STALE: {printable(report.stale)}")
+        lines += _wrap(f"STALE: {printable(report.stale)}", width, then="  ")
     lines += ["", tabulate(rows, headers=("status", "check", "message"), tablefmt="simple")]
     marks = []
     if any(result.not_counted for result in report.results):
@@ -88,7 +90,7 @@ def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
             f"{COUNTS_AS_FAILURE} counted as a failure by profile {printable(report.profile)}"
         )
     if marks:
-        lines += ["", "; ".join(marks)]
+        lines += ["", *_wrap("; ".join(marks), width)]
     for result in report.results:
         if not result.remediation:
             continue
@@ -107,9 +109,12 @@ def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
     not_counted = len(report.not_counted())
     lines += [
         "",
-        ", ".join(f"{count} {status}" for status, count in summary.items())
-        + (f" ({not_counted} not counted)" if not_counted else "")
-        + f" in {report.duration_s:.2f}s: verdict {report.verdict().value}",
+        *_wrap(
+            ", ".join(f"{count} {status}" for status, count in summary.items())
+            + (f" ({not_counted} not counted)" if not_counted else "")
+            + f" in {report.duration_s:.2f}s: verdict {report.verdict().value}",
+            width,
+        ),
     ]
     return "\n".join(lines) + "\n"
 

@@ -13,8 +13,16 @@ from auditor import cli
 from tests.conftest import HOSTS
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True, text=True)
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`hostaudit ARGS` in a new process; `env`: variables to set (NO_COLOR and COLUMNS
+    are unset unless given)."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
+    return subprocess.run(
+        [sys.executable, "-m", "auditor", *args],
+        capture_output=True,
+        text=True,
+        env={**environ, **(env or {})},
+    )
 
 
 def load_schema() -> dict:

@@ -25,9 +25,14 @@ from tests.hostile.builders import (
 )
 
 
-def assert_refused(done, *words: str) -> None:
-    """Exit 2 with one line on stderr that names the problem."""
-    assert done.code == 2 and not done.crashed, done
+def assert_refused(done, *words: str, nagios: bool = False) -> None:
+    """Exit 2 with one line on stderr that names the problem; as a Nagios plugin, UNKNOWN
+    (3) with its status line, since Nagios reads 2 as CRITICAL."""
+    if nagios:
+        assert done.code == 3 and not done.crashed, done
+        assert done.stdout.startswith("HOSTAUDIT UNKNOWN - could not run: "), done
+    else:
+        assert done.code == 2 and not done.crashed, done
     assert len(done.stderr.strip().splitlines()) == 1, done
     for word in words:
         assert word in done.stderr, done
@@ -152,7 +157,8 @@ def test_an_infinite_duration_is_refused(tmp_path, fmt):
         f'"duration_s": {report["duration_s"]}', '"duration_s": 1e400', 1
     )
     path = _write_report(tmp_path / "inf.json", text)
-    assert_refused(run("report", str(path), "--format", fmt), str(path))
+    done = run("report", str(path), "--format", fmt)
+    assert_refused(done, str(path), nagios=fmt == "nagios")
 
 
 def test_nan_is_refused(tmp_path):
