@@ -11,8 +11,18 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
+# GNU make exits 2 whenever a recipe fails: it cannot pass the audit's 1 or 3 on. So the
+# recipe says which code hostaudit gave; scripts and cron call $(BIN)/hostaudit directly.
+# ARGS: more arguments for the audit (make audit ARGS="--profile production").
 audit: $(VENV)/.installed
-	$(BIN)/hostaudit audit
+	@$(BIN)/hostaudit audit $(ARGS); code=$$?; \
+	case $$code in \
+	0) ;; \
+	1) echo "make audit: hostaudit exited 1: a check failed (make itself exits 2)" >&2 ;; \
+	3) echo "make audit: hostaudit exited 3: a check could not tell (make itself exits 2)" >&2 ;; \
+	*) echo "make audit: hostaudit exited $$code: the audit could not run (make itself exits 2)" >&2 ;; \
+	esac; \
+	exit $$code
 
 # --- make test: lint, type-check, the suite, then the suite on Python 3.9 and 3.13 -----------
 $(VENV)/.test-installed: pyproject.toml

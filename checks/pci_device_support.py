@@ -60,6 +60,7 @@ def run(ctx: Context) -> Outcome:
     warn_multifunction = ctx.param(CHECK, "warn_multifunction")
     evidence: list[Evidence] = []
     devices: list[DeviceResult] = []
+    supported: list[str] = []  # the facts of each passing device, for the summary
     for address in targets:
         device = read_device(ctx.host, address)
         if device is None:
@@ -89,8 +90,9 @@ def run(ctx: Context) -> Outcome:
         elif warn_conventional and device.is_pcie is None:
             devices.append(DeviceResult(address, Status.ERROR, "bus type unknown: needs root"))
         else:
-            kind = ", ".join(fact for fact in facts if "unknown" not in fact)
-            devices.append(DeviceResult(address, Status.PASS, f"is {kind}"))
+            known = [fact for fact in facts if "unknown" not in fact]
+            supported += known
+            devices.append(DeviceResult(address, Status.PASS, f"is {', '.join(known)}"))
 
     def having(status: Status) -> list[DeviceResult]:
         return [d for d in devices if d.status is status]
@@ -114,10 +116,10 @@ def run(ctx: Context) -> Outcome:
             ("Run hostaudit as root.",),
             devices,
         )
+    counts = ", ".join(f"{supported.count(kind)} {kind}" for kind in dict.fromkeys(supported))
     return outcome(
         Status.PASS,
-        f"{len(targets)} device(s) ({how}) are of a kind the profile supports: "
-        + "; ".join(f"{d.address} {d.message}" for d in devices),
+        f"{len(targets)} device(s) ({how}) of a kind the profile supports: {counts}",
         evidence,
         devices=devices,
     )

@@ -58,7 +58,11 @@ def test_intel_ready_evidence():
     support = results["pci.device-support"]
     # A GPU with its audio function, on vfio-pci in a viable group: what GPU passthrough is.
     assert support.status is Status.PASS
-    assert "0000:01:00.0 is PCI Express, multifunction, graphics" in support.outcome.message
+    assert support.outcome.message == (
+        "2 device(s) (bound to vfio-pci or pci-stub) of a kind the profile supports: "
+        "2 PCI Express, 2 multifunction, 1 graphics"
+    )
+    assert support.outcome.devices[0].message == "is PCI Express, multifunction, graphics"
     assert "NVIDIA Corporation GP104 [GeForce GTX 1070], driver vfio-pci" in evidence_text(support)
     # The source document's RHEL 6 rules are the rhel6 profile's.
     rhel6 = audit(HOSTS / "intel-ready", profile="rhel6")["pci.device-support"]
