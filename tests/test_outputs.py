@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -67,6 +68,42 @@ def test_quiet_prints_nothing_when_nothing_failed():
     assert (quiet.returncode, quiet.stdout) == (0, "")
     failing = run_cli("audit", "--root", str(HOSTS / "iommu-not-enabled"), "--quiet")
     assert failing.returncode == 1 and "FAIL" in failing.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "prometheus", "junit", "html", "nagios"])
+def test_quiet_never_silences_a_document(fmt):
+    """A cron job piping `--format json --quiet` gets the document, passing host or not."""
+    done = run_cli("audit", "--root", str(HOSTS / "intel-ready"), "--quiet", "--format", fmt)
+    assert done.returncode == 0
+    reference = run_cli("audit", "--root", str(HOSTS / "intel-ready"), "--format", fmt)
+    assert len(done.stdout) > 100 and done.stdout[:40] == reference.stdout[:40]
+    if fmt == "json":
+        assert json.loads(done.stdout)["summary"]["verdict"] == "pass"
+
+
+def test_nagios_first_line_names_the_checks_and_stays_under_80_columns():
+    from auditor.reports import nagios
+
+    report = sample_report()
+    many = tuple(
+        replace(report.results[1], check=replace(report.results[1].check, id=f"site.check-{n}"))
+        for n in range(12)
+    )
+    first = nagios.render(replace(report, results=many)).splitlines()[0]
+    text, _, perfdata = first.partition(" | ")
+    assert text.startswith("HOSTAUDIT CRITICAL - site.check-0, site.check-1, ")
+    assert re.search(r" \+\d+ more$", text) and len(text) < 80, text
+    named = text.count("site.check-")
+    assert text.endswith(f"+{12 - named} more")
+    assert perfdata.startswith("fail=12 ")
+    # A host-derived "|" would start the perfdata early: it is escaped wherever it appears.
+    piped = replace(
+        report,
+        results=(replace(many[0], check=replace(many[0].check, id="a|b")),),
+        host=replace(report.host, hostname="hv|x"),
+    )
+    lines = nagios.render(piped).splitlines()
+    assert lines[0].count("|") == 1 and all("|" not in line for line in lines[1:-1])
 
 
 def test_report_renders_a_fleet(tmp_path):
