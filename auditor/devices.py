@@ -1,9 +1,14 @@
 """`hostaudit devices`: the source document's procedure, automated.
 
 Lists the host's PCI functions with what assignment needs to know (libvirt node device name,
-class, IDs, driver, IOMMU group, bus) and whether each can be assigned, and prints the
-`<hostdev>` element for a device with hex domain/bus/slot/function, plus every function that
-must go with it (same IOMMU group, or the other functions of a multifunction device).
+class, IDs, driver, IOMMU group, bus, its VFIO device file, and on a live host the QEMU
+process using it) and whether each can be assigned, and prints the `<hostdev>` element for a
+device with hex domain/bus/slot/function, plus every function that must go with it (same
+IOMMU group, or the other functions of a multifunction device).
+
+The text output starts with the VFIO interfaces the kernel offers: the group interface
+(/dev/vfio/N), iommufd (/dev/iommu) and per-device files (/dev/vfio/devices/vfioN, whose
+device shows as /sys/bus/pci/devices/ADDRESS/vfio-dev/vfioN; drivers/vfio/device_cdev.c).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ def main(host: Host, fmt: str, hostdev_for: str | None) -> str:
     rows = inventory(host)
     if fmt == "json":
         return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    users = any(row["used_by"] for row in rows)
     from tabulate import tabulate
 
     headers = (
@@ -45,6 +51,7 @@ def main(host: Host, fmt: str, hostdev_for: str | None) -> str:
         "driver",
         "group",
         "bus",
+        *(("used by",) if users else ()),
         "assignable",
     )
     table = [
@@ -59,12 +66,33 @@ def main(host: Host, fmt: str, hostdev_for: str | None) -> str:
                 "driver",
                 "iommu_group",
                 "bus",
+                *(("used_by",) if users else ()),
             )
         ]
         + [printable(("yes: " if row["assignable"] else "no: ") + "; ".join(row["reasons"]))]
         for row in rows
     ]
-    return tabulate(table, headers=headers, tablefmt="simple") + "\n"
+    summary = interfaces(host)
+    return summary + "\n\n" + tabulate(table, headers=headers, tablefmt="simple") + "\n"
+
+
+def interfaces(host: Host) -> str:
+    """One line: which VFIO interfaces the kernel offers."""
+    from auditor.errors import HostError, NotCollectedError
+
+    try:
+        files = [n for n in host.listdir("/dev/vfio/devices") if n.startswith("vfio")]
+        host.exists("/dev/vfio/vfio")
+    except HostError:
+        files = []
+    except NotCollectedError as exc:
+        return f"VFIO interfaces: not known ({exc.reason})"
+    parts = [
+        "VFIO groups (/dev/vfio): " + ("yes" if host.exists("/dev/vfio/vfio") else "no"),
+        "iommufd (/dev/iommu): " + ("yes" if host.exists("/dev/iommu") else "no"),
+        f"VFIO device files (/dev/vfio/devices): {len(files)}",
+    ]
+    return "; ".join(parts)
 
 
 def inventory(host: Host) -> list[dict[str, Any]]:
@@ -72,6 +100,7 @@ def inventory(host: Host) -> list[dict[str, Any]]:
     from auditor.pci import device_names
 
     names = device_names(host)
+    users = _qemu_users(host)
     rows = []
     for address in all_devices(host):
         device = read_device(host, address)
@@ -88,11 +117,40 @@ def inventory(host: Host) -> list[dict[str, Any]]:
                 "driver": device.driver,
                 "iommu_group": device.iommu_group,
                 "bus": BUS[device.is_pcie],
+                "vfio_device": _vfio_device(host, address),
+                "used_by": users.get(address),
                 "assignable": can,
                 "reasons": reasons,
             }
         )
     return rows
+
+
+def _vfio_device(host: Host, address: str) -> str | None:
+    """The device's VFIO device file (/dev/vfio/devices/vfioN), None when it has none."""
+    from auditor.errors import HostError
+
+    try:
+        names = host.listdir(f"/sys/bus/pci/devices/{address}/vfio-dev")
+    except HostError:
+        return None
+    return next((f"/dev/vfio/devices/{n}" for n in names if n.startswith("vfio")), None)
+
+
+def _qemu_users(host: Host) -> dict[str, str]:
+    """address -> "guest NAME (pid N)" for devices a running QEMU holds (live hosts only)."""
+    if not host.is_live:
+        return {}
+    from auditor import live
+    from auditor.parsers.qemu import parse_qemu
+
+    users: dict[str, str] = {}
+    for pid, argv in live.qemu_guests() or []:
+        guest = parse_qemu(pid, argv)
+        if guest is not None:
+            for address in guest.devices:
+                users[address] = f"guest {guest.name} (pid {guest.pid})"
+    return users
 
 
 def _group_peers(host: Host, device: PciDevice) -> list[PciDevice]:

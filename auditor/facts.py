@@ -11,6 +11,10 @@ from auditor.parsers.kernel_log import parse_dmesg, parse_kmsg_record
 from auditor.parsers.procfs import boot_time as parse_btime
 from auditor.record import record
 
+TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
+if TYPE_CHECKING:
+    from auditor.parsers.iommu_params import Default
+
 ACPI_TABLES = "/sys/firmware/acpi/tables"
 IOMMU_TABLES = ("DMAR", "IVRS", "IORT")
 VENDOR_OF_TABLE = {"DMAR": "intel", "IVRS": "amd", "IORT": "arm"}
@@ -93,21 +97,48 @@ def kernel_release(host: Host) -> str | None:
         return None
 
 
+# modprobe.d(5): /etc overrides /run, which overrides /usr/lib and /lib, file name by file name.
+MODPROBE_DIRS = ("/lib/modprobe.d", "/usr/lib/modprobe.d", "/run/modprobe.d", "/etc/modprobe.d")
+MODPROBE_READS = (*MODPROBE_DIRS, *(f"{folder}/*.conf" for folder in MODPROBE_DIRS))
+
+
+def modprobe_files(host: Host) -> list[str]:
+    """modprobe.d files in effect, in the order modprobe reads them (by file name)."""
+    by_name: dict[str, str] = {}
+    for folder in MODPROBE_DIRS:
+        for path in host.glob(f"{folder}/*.conf"):
+            by_name[path.rsplit("/", 1)[-1]] = path
+    return [by_name[name] for name in sorted(by_name)]
+
+
+# Where a kernel's build configuration is, for a release: Debian, Ubuntu, Fedora and RHEL
+# install /boot/config-<release>; Fedora and RHEL also ship it in the module tree; a kernel
+# built with CONFIG_IKCONFIG_PROC shows its own at /proc/config.gz (the running one only).
+KCONFIG_READS = ("/boot/config-*", "/lib/modules/*/config", "/proc/config.gz")
+MAX_KCONFIG_BYTES = 4 << 20
+
+
 def kernel_config(host: Host, release: str | None = None) -> tuple[dict[str, str], str | None]:
-    """The kernel build configuration and where it came from ({} and None if not found)."""
-    release = release or kernel_release(host)
-    if release:
-        path = f"/boot/config-{release}"
+    """The build configuration of the kernel `release` (default: the running one) and where
+    it came from ({} and None if not found)."""
+    running = kernel_release(host)
+    release = release or running
+    paths = [f"/boot/config-{release}", f"/lib/modules/{release}/config"] if release else []
+    for path in paths:
         try:
             return parse_kconfig(host.read_text(path)), path
-        except HostError:
-            pass
-    import gzip
+        except (HostError, NotCollectedError):
+            continue
+    if release is not None and release != running:
+        return {}, None  # /proc/config.gz describes the running kernel, not this one
+    import zlib
 
     try:
-        data = gzip.decompress(host.read_bytes("/proc/config.gz"))
+        # Bounded: a real config is ~300 KB; a hostile root's gzip bomb stops at the limit.
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        data = inflate.decompress(host.read_bytes("/proc/config.gz"), MAX_KCONFIG_BYTES)
         return parse_kconfig(data.decode("utf-8", errors="replace")), "/proc/config.gz"
-    except (HostError, OSError, EOFError):
+    except (HostError, NotCollectedError, zlib.error):
         return {}, None
 
 
@@ -193,4 +224,34 @@ def iommu_started_in_log(host: Host) -> Evidence | None:
     for message in log.messages:
         if any(line in message for line in IOMMU_STARTED_LINES):
             return Evidence(log.source, message)
+    return None
+
+
+def default_witness(host: Host, vendor: str | None, firmware_ok: bool) -> Default | None:
+    """The Intel IOMMU's default as the running kernel shows it, for its own release: with no
+    intel_iommu= (or iommu=off) option on the running command line, an active IOMMU proves
+    the default on for this host (platform opt-in included), and none active with a
+    well-formed DMAR table (`firmware_ok`) proves it off. None when nothing proves either."""
+    if vendor != "intel":
+        return None
+    from auditor.parsers.iommu_params import evaluate
+
+    try:
+        params = running_cmdline(host)
+    except (HostError, NotCollectedError):
+        return None
+    if not evaluate(params, vendor, {}).by_default:
+        return None  # an option decided the running state: it shows nothing of the default
+    release = kernel_release(host) or "running"
+    activity = iommu_activity(host)
+    if activity.active or (not activity.visible and iommu_started_in_log(host) is not None):
+        return True, (
+            f"the running kernel {release} has it active with no intel_iommu= option: "
+            "on by default on this host"
+        )
+    if activity.visible and firmware_ok:
+        return False, (
+            f"the running kernel {release} has none active with no intel_iommu= option and a "
+            "well-formed DMAR table: off by default"
+        )
     return None

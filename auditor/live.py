@@ -44,3 +44,18 @@ def udev_names() -> dict[str, str] | None:
         if name:
             names[device.sys_name] = name
     return names
+
+
+def qemu_guests() -> list[tuple[int, list[str]]] | None:
+    """(pid, argv) of every process whose command line runs QEMU, None without psutil.
+    Command lines of other users' processes are readable in /proc (mode 0444)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        argv = process.info.get("cmdline") or []
+        if argv and "qemu" in os.path.basename(argv[0]):
+            found.append((int(process.info["pid"]), list(argv)))
+    return found

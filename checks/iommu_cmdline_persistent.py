@@ -4,6 +4,14 @@ Reads what the boot loader will use (BLS entries with grubenv, generated grub.cf
 /etc/kernel/cmdline, legacy grub.conf) and applies the same rules as the running kernel.
 An edit to /etc/default/grub that never reached grub.cfg is reported as stale; a setting
 configured but not yet running is reported as "reboot pending".
+
+An entry without an IOMMU option gets its kernel's default, decided from evidence in this
+order (facts.kernel_config, facts.default_witness): the build configuration of the entry's
+own release (/boot/config-<release>, /lib/modules/<release>/config, /proc/config.gz for the
+running one; Debian's three-way choice read as Debian's patch defines it), then, for the
+running release, what the running kernel shows of its default. When the running kernel was
+booted with the enabling option, the next boot's entry lacks it and nothing shows the
+default, that is the one-shot edit at the boot prompt: a warning naming the option lost.
 """
 
 from __future__ import annotations
@@ -19,14 +27,17 @@ from auditor.facts import (
     IOMMU_CLASS,
     IOMMU_GROUPS,
     IOMMU_TABLES,
+    KCONFIG_READS,
     KMSG,
     OSRELEASE,
     SAVED_DMESG,
     boot_time,
+    default_witness,
     iommu_activity,
     iommu_started_in_log,
     iommu_vendor,
     kernel_config,
+    kernel_release,
     running_cmdline,
 )
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
@@ -46,8 +57,7 @@ CHECK = Check(
     reads=(
         *BOOT_READS,
         OSRELEASE,
-        "/boot/config-*",
-        "/proc/config.gz",
+        *KCONFIG_READS,
         "/proc/stat",
         IOMMU_CLASS,
         IOMMU_GROUPS,
@@ -61,7 +71,8 @@ CHECK = Check(
         "command line), regenerate the boot menu, and reboot.",
     ),
     references=(
-        "drivers/iommu/intel/iommu.c intel_iommu_setup()",
+        "drivers/iommu/intel/iommu.c intel_iommu_setup(), dmar_disabled",
+        "Debian linux: intel-iommu-add-kconfig-option-to-exclude-igpu-by-default.patch",
         "grub-mkconfig(8), grubby(8), kernel-install(8)",
     ),
     requires=("iommu.firmware-table",),
@@ -93,6 +104,15 @@ def _running_without_iommu(
     return setting.enabled is False
 
 
+def _one_shot_option(host: Host, vendor: str | None, kconfig: dict[str, str]) -> str:
+    """The option that enabled the IOMMU on the running command line ("" if none did)."""
+    try:
+        setting = evaluate(running_cmdline(host), vendor, kconfig)
+    except (HostError, NotCollectedError):
+        return ""
+    return setting.reason if setting.enabled and not setting.by_default else ""
+
+
 def _when(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
 
@@ -120,28 +140,31 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
             f"/etc/kernel/cmdline, grub.conf){detail}",
         )
     vendor = iommu_vendor(host)
+    running = kernel_release(host)
     running_kconfig, _ = kernel_config(host)
+    firmware = ctx.results.get("iommu.firmware-table")
+    witness = default_witness(host, vendor, firmware is not None and firmware.status is Status.PASS)
     evidence: list[Evidence] = [Evidence("boot loader", config.loader)]
 
-    def setting_of(source: BootSource) -> IommuSetting:
-        kconfig = (
-            kernel_config(host, source.kernel_release)[0]
-            if source.kernel_release
-            else running_kconfig
-        )
-        return evaluate(parse_cmdline(source.args), vendor, kconfig)
+    def setting_of(source: BootSource) -> tuple[IommuSetting, str]:
+        """The entry's IOMMU setting, and the kernel config that gave its defaults."""
+        release = source.kernel_release or running
+        kconfig, path = kernel_config(host, release)
+        own = witness if release == running else None
+        return evaluate(parse_cmdline(source.args), vendor, kconfig, own), path or ""
 
     off: list[BootSource] = []
     unknown: list[BootSource] = []
     unknown_reason = ""
     passthrough: list[BootSource] = []
     for source in config.entries:
-        setting = setting_of(source)
+        setting, kconfig_path = setting_of(source)
         state = {True: "on", False: "OFF", None: "unknown"}[setting.enabled]
+        where = f" ({kconfig_path})" if setting.by_default and kconfig_path else ""
         evidence.append(
             Evidence(
                 f"{source.path} {source.label}" + (" (default)" if source.is_default else ""),
-                f"{source.args or '(no arguments)'} -> IOMMU {state}: {setting.reason}",
+                f"{source.args or '(no arguments)'} -> IOMMU {state}: {setting.reason}{where}",
             )
         )
         if setting.enabled is False:
@@ -167,7 +190,7 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
     stale = ""
     defaults = config.grub_defaults
     if config.loader == "grub2" and defaults is not None and defaults not in config.entries:
-        defaults_setting = setting_of(defaults)
+        defaults_setting = setting_of(defaults)[0]
         evidence.append(
             Evidence(f"{defaults.path} {defaults.label}", f"{defaults.args or '(empty)'}")
         )
@@ -209,6 +232,16 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
         return outcome(Status.WARN, stale, evidence)
     if unknown and (default is None or default in unknown):
         # Entries other than a known, enabling default do not decide the next boot.
+        lost = _one_shot_option(host, vendor, running_kconfig)
+        if lost and default is not None:
+            return outcome(
+                Status.WARN,
+                f"the running kernel was booted with {lost}, but the next boot's entry "
+                f"({default.label}) does not have it: a one-shot edit at the boot prompt, "
+                f"lost at the next boot unless the kernel's default is on ({unknown_reason})",
+                evidence,
+                kernel_args_steps(host, add=[lost], remove=[], config=config),
+            )
         return outcome(
             Status.SKIP,
             f"cannot tell whether {_names(unknown)} keeps the IOMMU on: {unknown_reason}",

@@ -4,7 +4,12 @@ VFIO hands a guest a whole group. It accepts the group when every member is one 
 assigned devices, unbound, bound to vfio-pci or pci-stub, or a bridge / PCIe port
 (drivers with driver_managed_dma). A member bound to a host driver (a USB controller, an
 audio function) blocks it. A non-relaxable RMRR ("direct" reserved region) makes a device
-ineligible, and `pcie_acs_override=` (an out-of-tree patch) only pretends to isolate.
+ineligible, and `pcie_acs_override=` (an out-of-tree patch) only pretends to isolate: a
+group that looks viable only because of it fails.
+
+When a group is too big, the bridges above the device say why (auditor.acs): which one lacks
+the ACS controls the kernel requires, whether a kernel quirk covers it, and which other root
+port of this host does isolate, so that moving the card there is the fix.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from auditor.context import LIBVIRT_QEMU, Context
 from auditor.errors import HostError
 from auditor.facts import CMDLINE, DEVICE_READS, IOMMU_GROUPS, running_cmdline
+from auditor.host import Host
 from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import values
 
@@ -24,17 +30,20 @@ CHECK = Check(
         LIBVIRT_QEMU,
         f"{LIBVIRT_QEMU}/*.xml",
         CMDLINE,
+        "/sys/bus/pci/slots",
+        "/sys/bus/pci/slots/*/address",
     ),
     remediation=(
         "Assign every function of the group to the same guest, or bind the other members to "
         "vfio-pci (driverctl set-override <address> vfio-pci).",
         "Move the card to a slot whose root port isolates it (one with ACS), or use a platform "
-        "that supports ACS.",
+        "that supports ACS; never pcie_acs_override=, which only pretends.",
     ),
     references=(
         "Documentation/driver-api/vfio.rst (groups, viability)",
         "Documentation/ABI/testing/sysfs-kernel-iommu_groups",
-        "drivers/iommu/iommu.c iommu_device_use_default_domain()",
+        "drivers/iommu/iommu.c iommu_device_use_default_domain(), pci_device_group()",
+        "drivers/pci/pci.c pci_acs_enabled(); drivers/pci/quirks.c pci_dev_acs_enabled[]",
     ),
     requires=("iommu.firmware-table", "iommu.kernel-cmdline"),
 )
@@ -101,15 +110,24 @@ def run(ctx: Context) -> Outcome:
     failed = [d for d in devices if d.status is Status.FAIL]
     if failed:
         message = "; ".join(f"{d.address} {d.message}" for d in failed)
-        return outcome(Status.FAIL, message, evidence, devices=devices)
+        shared = [d.address for d in failed if "also holds" in d.message]
+        steps, found = _why_too_big(host, shared) if shared else ([], [])
+        return outcome(
+            Status.FAIL,
+            message,
+            evidence + found,
+            [*steps, *CHECK.remediation] if steps else (),
+            devices=devices,
+        )
     if override:
         faked = f"viable only because of {override[-1]} (an out-of-tree patch that fakes ACS)"
         return outcome(
-            Status.WARN,
-            f"groups look isolated only because of {override[-1]} (an out-of-tree patch that fakes ACS)",
+            Status.FAIL,
+            f"groups look isolated only because of {override[-1]} (an out-of-tree patch that "
+            "fakes ACS): the devices can still reach each other",
             evidence,
             ("Remove pcie_acs_override= and use hardware that isolates the devices.",),
-            [DeviceResult(d.address, Status.WARN, f"is in a group {faked}") for d in devices],
+            [DeviceResult(d.address, Status.FAIL, f"is in a group {faked}") for d in devices],
         )
     return outcome(
         Status.PASS,
@@ -117,3 +135,51 @@ def run(ctx: Context) -> Outcome:
         evidence,
         devices=devices,
     )
+
+
+def _why_too_big(host: Host, addresses: list[str]) -> tuple[list[str], list[Evidence]]:
+    """Remediation and evidence from the ACS of the bridges above devices whose groups are
+    shared: the bridge that lacks it, and the root ports of this host that have it."""
+    from auditor.acs import (
+        ancestors,
+        bridge_acs,
+        isolating_root_ports,
+        secondary_bus,
+        slot_names,
+    )
+
+    evidence: list[Evidence] = []
+    on_path: set[str] = set()
+    for address in addresses:
+        path = ancestors(host, address)
+        on_path.update(path)
+        findings = [bridge_acs(host, bridge) for bridge in path]
+        lacking = [f for f in findings if f.isolates is not True]
+        for finding in findings:
+            evidence.append(Evidence(f"ACS above {address}", finding.describe()))
+        if not lacking and path:
+            evidence.append(
+                Evidence(
+                    f"ACS above {address}",
+                    "every bridge up to the root port isolates: the group is shared inside the "
+                    "device itself (functions without ACS) or by DMA aliasing",
+                )
+            )
+    better = isolating_root_ports(host, on_path)
+    slots = slot_names(host)
+    steps = []
+    for port in better[:3]:
+        below = secondary_bus(host, port.address)
+        slot = next((name for bus, name in slots.items() if below and bus.startswith(below)), "")
+        where = f" (slot {slot})" if slot else ""
+        steps.append(
+            f"Move the card to a slot below root port {port.address}{where}: {port.why}, so a "
+            "device there gets a group of its own."
+        )
+    if not better:
+        evidence.append(
+            Evidence(
+                "other root ports", "none on this host isolates with ACS (or none is readable)"
+            )
+        )
+    return steps, evidence

@@ -9,7 +9,7 @@ assigned devices stay isolated while host devices go untranslated.
 from __future__ import annotations
 
 from auditor.context import Context
-from auditor.errors import HostError
+from auditor.errors import HostError, NotCollectedError
 from auditor.facts import (
     ACPI_TABLES,
     BOOT_READS,
@@ -17,18 +17,26 @@ from auditor.facts import (
     IOMMU_CLASS,
     IOMMU_GROUPS,
     IOMMU_TABLES,
+    KCONFIG_READS,
     KMSG,
     OSRELEASE,
     SAVED_DMESG,
+    default_witness,
     iommu_activity,
     iommu_started_in_log,
     iommu_vendor,
     kernel_config,
     running_cmdline,
 )
+from auditor.host import Host
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import Param
 from auditor.parsers.iommu_params import disabling_params, enable_argument, evaluate
+
+# The user-space interfaces to VFIO: the group container (/dev/vfio/vfio and /dev/vfio/N),
+# iommufd (/dev/iommu, drivers/iommu/iommufd) and per-device files (/dev/vfio/devices/vfioN,
+# CONFIG_VFIO_DEVICE_CDEV, Linux 6.6).
+VFIO_INTERFACES = ("/dev/vfio", "/dev/vfio/vfio", "/dev/iommu", "/dev/vfio/devices")
 
 CHECK = Check(
     id="iommu.kernel-cmdline",
@@ -37,14 +45,14 @@ CHECK = Check(
     reads=(
         CMDLINE,
         OSRELEASE,
-        "/boot/config-*",
-        "/proc/config.gz",
+        *KCONFIG_READS,
         IOMMU_CLASS,
         IOMMU_GROUPS,
         *(f"{ACPI_TABLES}/{name}" for name in IOMMU_TABLES),
         KMSG,
         SAVED_DMESG,
         *BOOT_READS,
+        *VFIO_INTERFACES,
     ),
     remediation=(
         "Intel: add intel_iommu=on to the kernel command line (not needed where the kernel "
@@ -68,7 +76,9 @@ def run(ctx: Context) -> Outcome:
         return outcome(Status.ERROR, f"cannot read the running command line: {exc}")
     vendor = iommu_vendor(host)
     kconfig, kconfig_path = kernel_config(host)
-    setting = evaluate(params, vendor, kconfig)
+    firmware = ctx.results.get("iommu.firmware-table")
+    witness = default_witness(host, vendor, firmware is not None and firmware.status is Status.PASS)
+    setting = evaluate(params, vendor, kconfig, witness)
     activity = iommu_activity(host)
     evidence = [
         Evidence(CMDLINE, " ".join(str(p) for p in params) or "(empty)"),
@@ -77,11 +87,13 @@ def run(ctx: Context) -> Outcome:
         Evidence(
             "command line + kernel defaults", f"IOMMU {_word(setting.enabled)}: {setting.reason}"
         ),
+        *([Evidence("Intel scalable mode", setting.scalable)] if setting.scalable else []),
         Evidence(
             IOMMU_CLASS,
             ", ".join(activity.units) or ("(empty)" if activity.visible else "not present"),
         ),
         Evidence(IOMMU_GROUPS, f"{activity.groups} groups"),
+        Evidence("VFIO interfaces", _interfaces(host)),
     ]
     # Kernels before /sys/class/iommu (RHEL 6) and archives without it: the log can still prove it.
     logged = None if activity.visible else iommu_started_in_log(host)
@@ -151,3 +163,29 @@ def _fix(ctx: Context, vendor: str | None, params: tuple[Param, ...]) -> list[st
     from auditor.boot import kernel_args_steps  # the boot parser, only when it is needed
 
     return kernel_args_steps(ctx.host, add=add, remove=remove)
+
+
+def _interfaces(host: Host) -> str:
+    """Which VFIO interfaces the running kernel offers (no interface is not a failure: the
+    modules load when a device is bound)."""
+    try:
+        return _offered(host)
+    except NotCollectedError as exc:  # sosreports hold no device nodes
+        return f"not known: {exc.reason}"
+
+
+def _offered(host: Host) -> str:
+    try:
+        files = [n for n in host.listdir("/dev/vfio/devices") if n.startswith("vfio")]
+    except HostError:
+        files = []
+    offered = [
+        name
+        for name, present in (
+            ("VFIO groups (/dev/vfio/vfio)", host.exists("/dev/vfio/vfio")),
+            ("iommufd (/dev/iommu)", host.exists("/dev/iommu")),
+            (f"{len(files)} VFIO device file(s) (/dev/vfio/devices)", bool(files)),
+        )
+        if present
+    ]
+    return ", ".join(offered) or "none yet (vfio and iommufd load when a device is bound)"

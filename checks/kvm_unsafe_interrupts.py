@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from auditor.context import Context
 from auditor.errors import FileMissingError, HostError
-from auditor.facts import CMDLINE, OSRELEASE, kernel_release, running_cmdline
+from auditor.facts import (
+    CMDLINE,
+    MODPROBE_READS,
+    OSRELEASE,
+    kernel_release,
+    modprobe_files,
+    running_cmdline,
+)
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import kstrtobool
 from auditor.parsers.modprobe import ModuleOption, parse_modprobe_conf
@@ -22,9 +29,6 @@ PARAMETERS = (
     ("vfio_iommu_type1", "allow_unsafe_interrupts", None),
     ("iommufd", "allow_unsafe_interrupts", None),
 )
-# modprobe.d(5): /etc overrides /run, which overrides /usr/lib and /lib, file name by file name.
-MODPROBE_DIRS = ("/lib/modprobe.d", "/usr/lib/modprobe.d", "/run/modprobe.d", "/etc/modprobe.d")
-
 CHECK = Check(
     id="kvm.unsafe-interrupts",
     title="Unsafe-interrupt overrides are off",
@@ -36,8 +40,7 @@ CHECK = Check(
         "/sys/module/kvm",
         "/sys/module/vfio_iommu_type1",
         "/sys/module/iommufd",
-        *(f"{folder}/*.conf" for folder in MODPROBE_DIRS),
-        *MODPROBE_DIRS,
+        *MODPROBE_READS,
         CMDLINE,
         OSRELEASE,
     ),
@@ -57,15 +60,6 @@ CHECK = Check(
 )
 
 
-def _modprobe_files(ctx: Context) -> list[str]:
-    """modprobe.d files in effect: a name in a later folder hides the same name earlier."""
-    by_name: dict[str, str] = {}
-    for folder in MODPROBE_DIRS:
-        for path in ctx.host.glob(f"{folder}/*.conf"):
-            by_name[path.rsplit("/", 1)[-1]] = path
-    return [by_name[name] for name in sorted(by_name)]
-
-
 def run(ctx: Context) -> Outcome:
     host = ctx.host
     evidence: list[Evidence] = []
@@ -74,7 +68,7 @@ def run(ctx: Context) -> Outcome:
     release = release_version(kernel_release(host))
 
     options: list[tuple[str, ModuleOption]] = []
-    for path in _modprobe_files(ctx):
+    for path in modprobe_files(host):
         try:
             options += [(path, option) for option in parse_modprobe_conf(host.read_text(path))]
         except HostError as exc:

@@ -33,6 +33,8 @@ CHECK_IDS = (
     "iommu.group-isolation",
     "pci.device-support",
     "guest.assigned-devices",
+    "pci.driver-binding",
+    "pci.device-reset",
 )
 
 Spec = dict[str, Union[str, bytes, "Link"]]

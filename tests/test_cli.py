@@ -76,7 +76,7 @@ def test_json_file_is_written_atomically_and_valid(tmp_path, monkeypatch):
     data = json.loads(target.read_text())
     validate(data)
     assert data["summary"] == {
-        **{"pass": 8, "warn": 0, "fail": 0, "skip": 2, "error": 0, "waived": 0},
+        **{"pass": 10, "warn": 0, "fail": 0, "skip": 2, "error": 0, "waived": 0},
         "verdict": "pass",
         "not_counted": 0,
     }

@@ -15,7 +15,7 @@ from auditor.parsers.pci import parse_selector
 from auditor.profile import load_profile
 from auditor.registry import load_checks
 from auditor.runner import host_info, run_audit
-from tests.conftest import FIXTURES, HOSTS
+from tests.conftest import FIXTURES, HOSTS, Link
 from tests.test_cli import run_cli
 
 LIBVIRT = FIXTURES / "libvirt"
@@ -208,7 +208,7 @@ def test_devices_reads_a_snapshot_as_the_folder_it_was_taken_from(tmp_path, how)
     taken = run_cli("devices", how, str(snapshot), "--format", "json")
     assert taken.returncode == 0, taken.stderr
     assert json.loads(taken.stdout) == json.loads(live.stdout)
-    assert len(json.loads(live.stdout)) == 7
+    assert len(json.loads(live.stdout)) == 8
 
 
 def test_devices_names_an_archive_it_cannot_read(tmp_path):
@@ -231,3 +231,28 @@ def test_hostdev_xml_lists_the_functions_that_must_go_along():
     missing = run_cli("devices", "--root", str(INTEL), "--hostdev-xml", "05:00.0")
     assert missing.returncode == 2
     assert missing.stderr == "hostaudit: --hostdev-xml: no PCI device 0000:05:00.0 on this host\n"
+
+
+def test_devices_names_the_vfio_device_file_and_the_guest_using_it(make_host, monkeypatch):
+    from auditor import devices, live
+
+    host = make_host(
+        {
+            "/sys/devices/pci0000:00/0000:01:00.0/class": "0x030000\n",
+            "/sys/devices/pci0000:00/0000:01:00.0/vfio-dev/vfio0/dev": "511:0\n",
+            "/sys/bus/pci/devices/0000:01:00.0": Link("../../../devices/pci0000:00/0000:01:00.0"),
+            "/dev/iommu": "",
+            "/dev/vfio/devices/vfio0": "",
+        }
+    )
+    [row] = devices.inventory(host)
+    assert row["vfio_device"] == "/dev/vfio/devices/vfio0" and row["used_by"] is None
+    assert devices.interfaces(host) == (
+        "VFIO groups (/dev/vfio): no; iommufd (/dev/iommu): yes; VFIO device files "
+        "(/dev/vfio/devices): 1"
+    )
+    # On a live host, the QEMU process holding the device is named (psutil).
+    argv = ["/usr/libexec/qemu-kvm", "-name", "guest=win11", "-device", "vfio-pci,host=01:00.0"]
+    monkeypatch.setattr(live, "qemu_guests", lambda: [(4242, argv)])
+    monkeypatch.setattr(host, "is_live", True)
+    assert devices._qemu_users(host) == {"0000:01:00.0": "guest win11 (pid 4242)"}

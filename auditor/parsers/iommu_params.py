@@ -2,8 +2,15 @@
 
 Rules, each from the kernel source:
 - `intel_iommu=` is a comma list walked in order, options prefix-matched with strncmp and
-  case-sensitive: `on` clears dmar_disabled, `off` sets it (intel_iommu_setup() in
-  drivers/iommu/intel/iommu.c). Its default is !CONFIG_INTEL_IOMMU_DEFAULT_ON.
+  case-sensitive: `on` clears dmar_disabled, `off` sets it, `sm_on` / `sm_off` set scalable
+  mode (intel_iommu_setup() in drivers/iommu/intel/iommu.c). The defaults are
+  `dmar_disabled = !IS_ENABLED(CONFIG_INTEL_IOMMU_DEFAULT_ON)` and
+  `intel_iommu_sm = IS_ENABLED(CONFIG_INTEL_IOMMU_SCALABLE_MODE_DEFAULT_ON)`.
+- Debian's kernel replaces CONFIG_INTEL_IOMMU_DEFAULT_ON with a three-way choice (patch
+  "intel-iommu: Add Kconfig option to exclude iGPU by default", Debian bug #935270):
+  CONFIG_INTEL_IOMMU_DEFAULT_ON (on), CONFIG_INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF (on, except the
+  integrated GPU: as intel_iommu=on,intgpu_off) and CONFIG_INTEL_IOMMU_DEFAULT_OFF (off). In
+  such a config `# CONFIG_INTEL_IOMMU_DEFAULT_ON is not set` does not mean off.
 - `amd_iommu=` knows `off`, `force_enable`, `fullflush`, `force_isolation`, `pgtbl_v1/v2`,
   `irtcachedis`, `nohugepages`...; there is no `on` ("Unknown option - 'on'"): AMD-Vi is on
   whenever the firmware describes it (parse_amd_iommu_options() in drivers/iommu/amd/init.c).
@@ -22,24 +29,53 @@ from auditor.record import record
 
 @record
 class IommuSetting:
-    """The IOMMU state a command line asks for: enabled (None = unknown), and why."""
+    """The IOMMU state a command line asks for: enabled (None = unknown), and why.
+    `by_default`: no option decided it, the kernel's default did."""
 
     enabled: bool | None
     reason: str
     passthrough: bool = False
     passthrough_reason: str = ""
+    by_default: bool = False
+    scalable: str = ""  # Intel scalable mode and why, for the evidence ("" elsewhere)
+
+
+# (default on, why) when nothing on the command line decides: a kernel build option, or what
+# the running kernel showed of its own default (facts.default_witness).
+Default = tuple["bool | None", str]
+
+
+def intel_default(kconfig: dict[str, str]) -> Default:
+    """The Intel IOMMU's state with no intel_iommu= option, from the kernel's config."""
+    if enabled(kconfig, "CONFIG_INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF"):
+        return True, (
+            "kernel default (CONFIG_INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF=y, Debian: on, except "
+            "the integrated GPU)"
+        )
+    if enabled(kconfig, "CONFIG_INTEL_IOMMU_DEFAULT_OFF"):
+        return False, "kernel default (CONFIG_INTEL_IOMMU_DEFAULT_OFF=y, Debian: off)"
+    on = enabled(kconfig, "CONFIG_INTEL_IOMMU_DEFAULT_ON")
+    if on is None:
+        return None, "kernel default unknown (CONFIG_INTEL_IOMMU_DEFAULT_ON: no kernel config)"
+    return on, f"kernel default (CONFIG_INTEL_IOMMU_DEFAULT_ON={'y' if on else 'n'})"
 
 
 def evaluate(
-    params: tuple[Param, ...], vendor: str | None, kconfig: dict[str, str]
+    params: tuple[Param, ...],
+    vendor: str | None,
+    kconfig: dict[str, str],
+    witness: Default | None = None,
 ) -> IommuSetting:
-    """Apply every IOMMU parameter in command-line order, starting from the kernel's defaults."""
+    """Apply every IOMMU parameter in command-line order, starting from the kernel's defaults.
+    `witness`: the default as the running kernel showed it, used where the config is silent."""
     no_iommu = False
     no_iommu_by = ""
-    intel_on = enabled(kconfig, "CONFIG_INTEL_IOMMU_DEFAULT_ON")
-    intel_by = "kernel default (CONFIG_INTEL_IOMMU_DEFAULT_ON=" + (
-        "y)" if intel_on else "n)" if intel_on is False else "unknown: no kernel config)"
-    )
+    intel_on, intel_by = intel_default(kconfig)
+    if intel_on is None and witness is not None and witness[0] is not None:
+        intel_on, intel_by = witness
+    default_by = intel_by
+    scalable = bool(enabled(kconfig, "CONFIG_INTEL_IOMMU_SCALABLE_MODE_DEFAULT_ON"))
+    scalable_by = "CONFIG_INTEL_IOMMU_SCALABLE_MODE_DEFAULT_ON=" + ("y" if scalable else "n")
     amd_off = False
     amd_by = "AMD-Vi is on by default when the firmware describes it"
     passthrough = bool(enabled(kconfig, "CONFIG_IOMMU_DEFAULT_PASSTHROUGH"))
@@ -64,6 +100,8 @@ def evaluate(
                     intel_on, intel_by = True, str(param)
                 elif option.startswith("off"):
                     intel_on, intel_by = False, str(param)
+                elif option.startswith(("sm_on", "sm_off")):
+                    scalable, scalable_by = option.startswith("sm_on"), str(param)
         elif param.key == "amd_iommu" and any(
             option.startswith("off") for option in comma_options(param.value)
         ):
@@ -76,11 +114,14 @@ def evaluate(
     if vendor == "intel":
         if enabled(kconfig, "CONFIG_INTEL_IOMMU") is False:
             return IommuSetting(False, "the kernel is built without CONFIG_INTEL_IOMMU")
-        return IommuSetting(intel_on, intel_by, passthrough, passthrough_by)
+        mode = f"scalable mode {'on' if scalable else 'off'} if the hardware has it ({scalable_by})"
+        return IommuSetting(
+            intel_on, intel_by, passthrough, passthrough_by, intel_by == default_by, mode
+        )
     if vendor == "amd":
         if enabled(kconfig, "CONFIG_AMD_IOMMU") is False:
             return IommuSetting(False, "the kernel is built without CONFIG_AMD_IOMMU")
-        return IommuSetting(not amd_off, amd_by, passthrough, passthrough_by)
+        return IommuSetting(not amd_off, amd_by, passthrough, passthrough_by, not amd_off)
     if vendor == "arm":
         # Arm SMMU drivers probe whenever IORT describes an SMMU; only iommu=off-style
         # options (handled above) or a missing driver stop them.

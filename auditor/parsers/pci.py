@@ -160,3 +160,148 @@ def has_pcie_capability(config: bytes) -> bool | None:
         pointer = config[pointer + 1] & 0xFC
         seen += 1
     return False
+
+
+# --- capabilities (include/uapi/linux/pci_regs.h) --------------------------------------------
+# Standard capabilities live at 0x40-0xff and need the whole 256-byte header; extended ones
+# at 0x100-0xfff need the 4096-byte file. sysfs gives the first 64 bytes to other users, so
+# every decoder here returns None when the bytes are not there: "needs root", not "absent".
+
+PCI_CAP_ID_PM = 0x01
+PCI_CAP_ID_AF = 0x13  # Advanced Features (conventional PCI FLR)
+PCI_EXT_CAP_ID_ACS = 0x000D
+PCI_EXT_CAP_ID_SRIOV = 0x0010
+PCI_PM_CTRL = 4
+PCI_PM_CTRL_NO_SOFT_RESET = 0x0008  # "No Soft Reset": D3hot->D0 keeps internal state
+PCI_EXP_FLAGS = 2
+PCI_EXP_DEVCAP = 4
+PCI_EXP_DEVCAP_FLR = 0x10000000
+PCI_AF_CAP = 3
+PCI_AF_CAP_TP, PCI_AF_CAP_FLR = 0x01, 0x02
+PCI_ACS_CAP, PCI_ACS_CTRL = 4, 6
+# ACS capability and control bits: Source Validation, Translation Blocking, P2P Request
+# Redirect, P2P Completion Redirect, Upstream Forwarding, Egress Control, Direct Translated P2P.
+ACS_BITS = {"SV": 0x01, "TB": 0x02, "RR": 0x04, "CR": 0x08, "UF": 0x10, "EC": 0x20, "DT": 0x40}
+# What IOMMU groups need of every bridge up to the root (REQ_ACS_FLAGS, drivers/iommu/iommu.c).
+REQUIRED_ACS = ("SV", "RR", "CR", "UF")
+# Device/Port Type of the PCI Express Capabilities register (PCI_EXP_TYPE_*).
+PCIE_TYPES = {
+    0x0: "endpoint",
+    0x1: "legacy endpoint",
+    0x4: "root port",
+    0x5: "switch upstream port",
+    0x6: "switch downstream port",
+    0x7: "PCIe-to-PCI bridge",
+    0x8: "PCI-to-PCIe bridge",
+    0x9: "root complex integrated endpoint",
+    0xA: "root complex event collector",
+}
+
+
+def capabilities(config: bytes) -> dict[int, int] | None:
+    """Standard capability id -> offset of its first instance; None without the full header."""
+    if len(config) < 256:
+        return None
+    found: dict[int, int] = {}
+    if not config[PCI_STATUS] & PCI_STATUS_CAP_LIST:
+        return found
+    pointer = config[PCI_CAPABILITY_LIST] & 0xFC
+    for _ in range(48):  # 48 capabilities at most fit; stops a looping list
+        if pointer < 0x40:
+            break
+        found.setdefault(config[pointer], pointer)
+        pointer = config[pointer + 1] & 0xFC
+    return found
+
+
+def extended_capabilities(config: bytes) -> dict[int, int] | None:
+    """Extended capability id -> offset (PCI Express, at 0x100); None without 4096 bytes."""
+    if len(config) < 4096:
+        return None
+    found: dict[int, int] = {}
+    pointer = 0x100
+    for _ in range(960):  # (4096 - 256) / 4 headers at most
+        header = int.from_bytes(config[pointer : pointer + 4], "little")
+        if header in (0, 0xFFFFFFFF):
+            break
+        found.setdefault(header & 0xFFFF, pointer)
+        pointer = (header >> 20) & 0xFFC
+        if pointer < 0x100:
+            break
+    return found
+
+
+def _word(config: bytes, offset: int) -> int:
+    return int.from_bytes(config[offset : offset + 2], "little")
+
+
+def pcie_type(config: bytes) -> str | None:
+    """The PCI Express Device/Port Type ("root port", "endpoint"...), "" for conventional
+    PCI, None when the capabilities cannot be read."""
+    caps = capabilities(config)
+    if caps is None:
+        return None
+    if PCI_CAP_ID_EXP not in caps:
+        return ""
+    kind = (_word(config, caps[PCI_CAP_ID_EXP] + PCI_EXP_FLAGS) >> 4) & 0xF
+    return PCIE_TYPES.get(kind, f"type {kind}")
+
+
+@record
+class ResetCapabilities:
+    """What configuration space says about resetting one function (drivers/pci/pci.c:
+    pcie_reset_flr(), pci_af_flr(), pci_pm_reset())."""
+
+    flr: bool  # PCIe Device Capabilities: Function Level Reset
+    af_flr: bool  # Advanced Features capability with Transactions Pending and FLR
+    pm_reset: bool  # a PM capability without No_Soft_Reset: D3hot -> D0 resets it
+
+
+def reset_capabilities(config: bytes) -> ResetCapabilities | None:
+    """The function-level resets the capabilities offer; None without the full header."""
+    caps = capabilities(config)
+    if caps is None:
+        return None
+    flr = af_flr = pm_reset = False
+    if PCI_CAP_ID_EXP in caps:
+        at = caps[PCI_CAP_ID_EXP] + PCI_EXP_DEVCAP
+        flr = bool(int.from_bytes(config[at : at + 4], "little") & PCI_EXP_DEVCAP_FLR)
+    if PCI_CAP_ID_AF in caps:
+        af = config[caps[PCI_CAP_ID_AF] + PCI_AF_CAP]
+        af_flr = bool(af & PCI_AF_CAP_TP) and bool(af & PCI_AF_CAP_FLR)
+    if PCI_CAP_ID_PM in caps:
+        control = _word(config, caps[PCI_CAP_ID_PM] + PCI_PM_CTRL)
+        pm_reset = not control & PCI_PM_CTRL_NO_SOFT_RESET
+    return ResetCapabilities(flr, af_flr, pm_reset)
+
+
+@record
+class AcsState:
+    """A function's ACS extended capability (`present`), which controls it has and which
+    are on."""
+
+    present: bool
+    capable: frozenset[str] = frozenset()
+    enabled: frozenset[str] = frozenset()
+
+    def missing(self, required: tuple[str, ...] = REQUIRED_ACS) -> list[str]:
+        """Required controls that are not on; as pci_acs_flags_enabled() does, a control the
+        device does not implement is not required of it."""
+        return [bit for bit in required if bit in self.capable and bit not in self.enabled]
+
+
+def acs_state(config: bytes) -> AcsState | None:
+    """The ACS capability (present=False when the function has none); None without the
+    4096 bytes only root can read."""
+    ext = extended_capabilities(config)
+    if ext is None:
+        return None
+    if PCI_EXT_CAP_ID_ACS not in ext:
+        return AcsState(False)
+    at = ext[PCI_EXT_CAP_ID_ACS]
+    cap, ctrl = _word(config, at + PCI_ACS_CAP), _word(config, at + PCI_ACS_CTRL)
+    return AcsState(
+        True,
+        frozenset(name for name, bit in ACS_BITS.items() if cap & bit),
+        frozenset(name for name, bit in ACS_BITS.items() if ctrl & bit),
+    )

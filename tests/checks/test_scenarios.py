@@ -12,20 +12,26 @@ from tests.conftest import CHECK_IDS, HOSTS, audit, audit_report, evidence_text
 P, W, F, S, E = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP, Status.ERROR
 # Expected status of each check, in CHECK_IDS order, per fixture host (default profile).
 EXPECTED = {
-    "intel-ready": (P, P, P, P, P, P, S, P, P, S),
-    "amd-ready": (P, P, P, P, P, P, S, S, S, S),
-    "vtd-off-in-firmware": (P, F, S, S, S, P, S, S, P, S),
-    "iommu-not-enabled": (P, P, F, F, P, P, S, S, P, S),
-    "reboot-pending": (P, P, F, W, P, P, S, S, P, S),
-    "no-interrupt-remapping": (P, P, P, P, F, P, S, P, P, S),
-    "unsafe-interrupts": (P, P, P, P, P, F, S, P, P, S),
-    "selinux-boolean-off": (P, P, P, P, P, P, F, P, P, S),
-    "selinux-disabled": (P, P, P, P, P, P, S, P, P, S),
-    "gpu-shares-group-with-usb": (P, P, P, P, P, P, S, F, P, S),
-    "gpu-with-audio": (P, P, P, P, P, P, S, F, P, S),
-    "hostile-strings": (P, P, P, P, P, P, S, P, P, S),
-    "symlink-escape": (P, P, E, P, P, E, S, P, P, S),
-    "rhel6-legacy": (P, P, P, P, P, P, P, S, P, S),
+    "amd-ready": (P, P, P, P, P, P, S, S, S, S, S, S),
+    "cpu-slots-shared-group": (P, P, P, P, P, P, S, F, P, S, P, P),
+    "debian-intgpu-default": (P, P, P, P, P, P, S, P, P, S, P, P),
+    "gpu-shares-group-with-usb": (P, P, P, P, P, P, S, F, P, S, P, P),
+    "gpu-with-audio": (P, P, P, P, P, P, S, F, P, S, P, W),
+    "grub-prompt-edit": (P, P, P, W, P, P, S, P, P, S, P, P),
+    "hostile-strings": (P, P, P, P, P, P, S, P, P, S, P, P),
+    "intel-ready": (P, P, P, P, P, P, S, P, P, S, P, P),
+    "iommu-not-enabled": (P, P, F, F, P, P, S, S, P, S, P, P),
+    "no-interrupt-remapping": (P, P, P, P, F, P, S, P, P, S, P, P),
+    "reboot-pending": (P, P, F, W, P, P, S, S, P, S, P, P),
+    "rhel6-legacy": (P, P, P, P, P, P, P, S, P, S, W, P),
+    "selinux-boolean-off": (P, P, P, P, P, P, F, P, P, S, P, P),
+    "selinux-disabled": (P, P, P, P, P, P, S, P, P, S, P, P),
+    "sriov-vf": (P, P, P, P, P, P, S, P, P, S, W, P),
+    "symlink-escape": (P, P, E, P, P, E, S, P, P, S, P, P),
+    "unsafe-interrupts": (P, P, P, P, P, F, S, P, P, S, P, P),
+    "usb-controller-no-reset": (P, P, P, P, P, P, S, P, P, S, P, F),
+    "vfio-runtime-only": (P, P, P, P, P, P, S, P, P, P, W, P),
+    "vtd-off-in-firmware": (P, F, S, S, S, P, S, S, P, S, P, P),
 }
 
 
@@ -49,7 +55,7 @@ def test_intel_ready_evidence():
     assert "/sys/firmware/acpi/tables/DMAR host address width: 39" in firmware
     assert "DRHD 1: segment 0, registers 0xfed91000, all devices (INCLUDE_PCI_ALL)" in firmware
     cmdline = results["iommu.kernel-cmdline"]
-    assert cmdline.outcome.message == "IOMMU active: 2 IOMMU unit(s), 5 IOMMU group(s)"
+    assert cmdline.outcome.message == "IOMMU active: 2 IOMMU unit(s), 6 IOMMU group(s)"
     assert "IOMMU on: intel_iommu=on" in evidence_text(cmdline)
     assert "IR-IO-APIC" in results["iommu.interrupt-remapping"].outcome.message
     group = evidence_text(results["iommu.group-isolation"])

@@ -1,0 +1,137 @@
+"""Devices meant for guests must be resettable, or one guest's state reaches the next.
+
+The methods are the kernel's own (auditor.reset): its reset_method list where the kernel has
+one (Linux 5.15+), else the same probe redone from configuration space. A function-level
+reset (FLR, Advanced Features FLR, PM reset, a device-specific quirk) passes; a secondary bus
+reset passes when the device is alone on its bus or every function on that bus goes to the
+same guest (vfio-pci then resets them together); a bus reset blocked by a function the host
+uses warns, naming it; no method at all fails, as libvirt refuses such a device ("Unable to
+reset PCI device: no FLR, PM reset or bus reset available", src/util/virpci.c).
+"""
+
+from __future__ import annotations
+
+from auditor.context import LIBVIRT_QEMU, Context
+from auditor.facts import DEVICE_READS
+from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
+
+CHECK = Check(
+    id="pci.device-reset",
+    title="Devices meant for guests can be reset between guests",
+    severity=Severity.HIGH,
+    reads=(
+        *DEVICE_READS,
+        "/sys/bus/pci/devices/*/reset_method",
+        LIBVIRT_QEMU,
+        f"{LIBVIRT_QEMU}/*.xml",
+    ),
+    remediation=(
+        "Assign devices that support Function Level Reset (most server NICs, HBAs and "
+        "data-center GPUs do).",
+        "For a device that only has a bus reset: give every function on its bus to the same "
+        "guest, or move the card to a slot of its own.",
+    ),
+    references=(
+        "drivers/pci/pci.c pci_reset_fn_methods[], pci_parent_bus_reset()",
+        "drivers/pci/quirks.c pci_dev_reset_methods[], quirk_no_bus_reset()",
+        "drivers/vfio/pci/vfio_pci_core.c vfio_pci_dev_set_try_reset()",
+        "libvirt src/util/virpci.c virPCIDeviceReset()",
+    ),
+)
+
+# Drivers that leave a bus reset to the guest's owner: stubs, and no driver at all.
+FREE_DRIVERS = ("vfio-pci", "pci-stub", None)
+
+
+def run(ctx: Context) -> Outcome:
+    targets, how = ctx.targets()
+    if not targets:
+        return outcome(
+            Status.SKIP, "no devices to assign: pass --device, or bind devices to vfio-pci"
+        )
+    from auditor.pci import all_devices, read_device
+    from auditor.reset import bus_peers, bus_reset_quirked, parent_bridge, reset_methods
+
+    host = ctx.host
+    every = all_devices(host)
+    evidence = [Evidence("targets", f"{', '.join(targets)} ({how})")]
+    devices: list[DeviceResult] = []
+    for address in targets:
+        device = read_device(host, address)
+        if device is None:
+            devices.append(DeviceResult(address, Status.FAIL, "does not exist on this host"))
+            continue
+        bridge = parent_bridge(host, address)
+        peers = bus_peers(address, every)
+        found = reset_methods(host, device, not peers, bridge)
+        evidence.append(Evidence(found.source, ", ".join(found.methods) or "no method"))
+        if not found.readable:
+            devices.append(
+                DeviceResult(
+                    address,
+                    Status.ERROR,
+                    "cannot tell: its capabilities are beyond the 64 bytes of configuration "
+                    "space other users may read: needs root",
+                )
+            )
+            continue
+        if found.function_level:
+            devices.append(
+                DeviceResult(address, Status.PASS, f"resets by {', '.join(found.function_level)}")
+            )
+            continue
+        if "bus" in found.methods:
+            devices.append(
+                DeviceResult(
+                    address, Status.PASS, f"resets by a bus reset of {bridge} (alone on its bus)"
+                )
+            )
+            continue
+        if bridge is None or bus_reset_quirked(host, bridge):
+            where = "it is on the root bus" if bridge is None else f"{bridge} cannot reset its bus"
+            devices.append(
+                DeviceResult(
+                    address,
+                    Status.FAIL,
+                    f"has no FLR, PM reset or bus reset ({where}): libvirt refuses to start a "
+                    "guest with it, and state would carry over between guests",
+                )
+            )
+            continue
+        users = []
+        for peer in peers:
+            other = read_device(host, peer)
+            if peer not in targets and other is not None and other.driver not in FREE_DRIVERS:
+                users.append(f"{peer} ({other.driver})")
+        if users:
+            devices.append(
+                DeviceResult(
+                    address,
+                    Status.WARN,
+                    f"has no function-level reset, only a bus reset of {bridge}, whose bus also "
+                    f"holds {', '.join(users)} used by the host: libvirt and vfio-pci refuse "
+                    "that reset while they are in use",
+                )
+            )
+        else:
+            together = ", ".join([address, *peers])
+            devices.append(
+                DeviceResult(
+                    address,
+                    Status.PASS,
+                    f"has no function-level reset; vfio-pci resets {together} together by a "
+                    f"bus reset of {bridge}",
+                )
+            )
+    for status in (Status.FAIL, Status.ERROR, Status.WARN):
+        flagged = [d for d in devices if d.status is status]
+        if flagged:
+            message = "; ".join(f"{d.address} {d.message}" for d in flagged)
+            steps = ("Run hostaudit as root.",) if status is Status.ERROR else CHECK.remediation
+            return outcome(status, message, evidence, steps, devices)
+    return outcome(
+        Status.PASS,
+        f"{len(devices)} device(s) ({how}) can be reset between guests",
+        evidence,
+        devices=devices,
+    )
