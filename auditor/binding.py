@@ -85,7 +85,6 @@ class BindingConfig:
     initramfs: str = ""  # the file that puts vfio-pci in the initramfs, "" if none
     modules_load: str = ""  # the modules-load.d file that loads vfio-pci at boot, "" if none
     driverctl: dict[str, str] = field(default_factory=dict)  # address -> driver
-    sriov_persistence: list[str] = field(default_factory=list)  # what recreates VFs
     unreadable: list[str] = field(default_factory=list)
 
     def vfio_ids(self) -> list[tuple[str, str]]:
@@ -179,19 +178,28 @@ def read_binding_config(host: Host) -> BindingConfig:
         text = read(path)
         if text and text.strip():
             config.driverctl[path.rsplit("/pci-", 1)[-1]] = text.strip()
-    for pattern in (*UDEV_RULES, *SYSTEMD_UNITS):
+    return config
+
+
+def sriov_persistence(host: Host, config: BindingConfig) -> list[str]:
+    """What recreates SR-IOV virtual functions at boot: udev rules and systemd units that
+    write sriov_numvfs, NetworkManager [sriov] settings, max_vfs/num_vfs module options.
+    Read only when a virtual function is to be assigned (udev rules are many files)."""
+    found = []
+    for pattern in (*UDEV_RULES, *SYSTEMD_UNITS, *NM_CONNECTIONS):
         for path in host.glob(pattern):
-            text = read(path)
-            if text and "sriov_numvfs" in text:
-                config.sriov_persistence.append(f"{path} writes sriov_numvfs")
-    for path in host.glob(NM_CONNECTIONS[0]):
-        text = read(path)
-        if text and "[sriov]" in text:
-            config.sriov_persistence.append(f"{path} has [sriov] settings")
+            try:
+                text = host.read_text(path, limit=1 << 20)
+            except (HostError, NotCollectedError):
+                continue
+            if "sriov_numvfs" in text:
+                found.append(f"{path} writes sriov_numvfs")
+            elif "[sriov]" in text:
+                found.append(f"{path} has [sriov] settings")
     for path, option in config.options:
         if option.name in ("max_vfs", "num_vfs") and option.value not in (None, "0"):
-            config.sriov_persistence.append(f"{path}: {option}")
-    return config
+            found.append(f"{path}: {option}")
+    return found
 
 
 def _initramfs_has_vfio(path: str, text: str) -> bool:
@@ -220,6 +228,10 @@ def _lists_vfio(text: str) -> bool:
 
 def driver_override(host: Host, address: str) -> str | None:
     """The runtime driver_override of a device ("(null)" in sysfs means none)."""
+    from auditor.pci import attributes
+
+    if "driver_override" not in attributes(host, address):
+        return None
     try:
         value = host.read_text(f"{PCI_DEVICES}/{address}/driver_override", limit=256).strip()
     except HostError:
@@ -229,6 +241,10 @@ def driver_override(host: Host, address: str) -> str | None:
 
 def physical_function(host: Host, address: str) -> str | None:
     """The physical function of an SR-IOV virtual function, None for other functions."""
+    from auditor.pci import attributes
+
+    if "physfn" not in attributes(host, address):
+        return None
     return host.link_name(f"{PCI_DEVICES}/{address}/physfn")
 
 

@@ -23,7 +23,7 @@ from auditor.sources.collect import FILE_LIMIT, LinkLoopError, Resolver
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import TypeVar
+    from typing import Any, TypeVar
 
     T = TypeVar("T")
 
@@ -53,6 +53,9 @@ class Host:
         self._reads: dict[tuple[str, int], bytes | _Failure] = {}
         self._kmsg: list[bytes] | _Failure | None = None
         self._trace: set[str] | None = None
+        # Facts derived from reads (a PCI device's attributes), kept for the audit as the
+        # reads are: the host does not change while it is audited. Keyed by (kind, name).
+        self.derived: dict[tuple[str, str], Any] = {}
 
     def close(self) -> None:
         """Release what the reader holds open."""

@@ -64,7 +64,15 @@ def _hex_attribute(host: Host, path: str) -> int | None:
 
 
 def read_device(host: Host, address: str) -> PciDevice | None:
-    """Read one device's sysfs attributes; None when the device does not exist."""
+    """Read one device's sysfs attributes; None when the device does not exist. Derived
+    once per audit: several checks ask for the same devices."""
+    key = ("pci", address)
+    if key not in host.derived:
+        host.derived[key] = _read_device(host, address)
+    return host.derived[key]
+
+
+def _read_device(host: Host, address: str) -> PciDevice | None:
     base = f"{DEVICES}/{address}"
     if not host.exists(base):
         return None
@@ -239,3 +247,16 @@ def direct_regions(host: Host, group: str) -> list[str]:
     except HostError:
         return []
     return [line for line in text.splitlines() if line.split()[-1:] == ["direct"]]
+
+
+def attributes(host: Host, address: str) -> frozenset[str]:
+    """The entries of a device's sysfs folder, listed once per audit: optional attributes
+    (reset_method, physfn, driver_override) are looked up here instead of each failing to
+    open on thousands of devices."""
+    key = ("pci-entries", address)
+    if key not in host.derived:
+        try:
+            host.derived[key] = frozenset(host.listdir(f"{DEVICES}/{address}"))
+        except HostError:
+            host.derived[key] = frozenset()
+    return host.derived[key]

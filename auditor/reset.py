@@ -70,12 +70,15 @@ def reset_methods(
 ) -> ResetFinding:
     """The reset methods of `device`. `alone_on_bus`: no other function shares its bus;
     `bridge`: the parent bridge's address, None on a root bus."""
+    from auditor.pci import attributes
+
     base = f"{PCI_DEVICES}/{device.address}"
-    try:
-        listed = host.read_text(f"{base}/reset_method", limit=4096).split()
-        return ResetFinding(tuple(listed), f"{base}/reset_method")
-    except HostError:
-        pass
+    if "reset_method" in attributes(host, device.address):
+        try:
+            listed = host.read_text(f"{base}/reset_method", limit=4096).split()
+            return ResetFinding(tuple(listed), f"{base}/reset_method")
+        except HostError:
+            pass
     version = release_version(kernel_release(host)) or (0, 0)
     if version >= RESET_METHOD_SINCE:
         # The kernel hides reset_method when it found no method at all.
@@ -124,7 +127,14 @@ def parent_bridge(host: Host, address: str) -> str | None:
     return parent if is_sysfs_address(parent) else None
 
 
-def bus_peers(address: str, every: list[str]) -> list[str]:
+def buses(every: list[str]) -> dict[str, list[str]]:
+    """Functions by bus ("0000:01" -> its addresses), to find a function's bus peers."""
+    found: dict[str, list[str]] = {}
+    for address in every:
+        found.setdefault(address.rsplit(":", 1)[0], []).append(address)
+    return found
+
+
+def bus_peers(address: str, by_bus: dict[str, list[str]]) -> list[str]:
     """The other functions on the same bus (same domain and bus number)."""
-    bus = address.rsplit(":", 1)[0]
-    return [other for other in every if other != address and other.rsplit(":", 1)[0] == bus]
+    return [other for other in by_bus.get(address.rsplit(":", 1)[0], []) if other != address]

@@ -50,10 +50,12 @@ def run(ctx: Context) -> Outcome:
             Status.SKIP, "no devices to assign: pass --device, or bind devices to vfio-pci"
         )
     from auditor.pci import all_devices, read_device
-    from auditor.reset import bus_peers, bus_reset_quirked, parent_bridge, reset_methods
+    from auditor.reset import bus_peers, bus_reset_quirked, buses, parent_bridge, reset_methods
 
     host = ctx.host
-    every = all_devices(host)
+    by_bus = buses(all_devices(host))
+    wanted = set(targets)
+    used_on_bus: dict[str, list[tuple[str, str | None]]] = {}
     evidence = [Evidence("targets", f"{', '.join(targets)} ({how})")]
     devices: list[DeviceResult] = []
     for address in targets:
@@ -62,7 +64,7 @@ def run(ctx: Context) -> Outcome:
             devices.append(DeviceResult(address, Status.FAIL, "does not exist on this host"))
             continue
         bridge = parent_bridge(host, address)
-        peers = bus_peers(address, every)
+        peers = bus_peers(address, by_bus)
         found = reset_methods(host, device, not peers, bridge)
         evidence.append(Evidence(found.source, ", ".join(found.methods) or "no method"))
         if not found.readable:
@@ -98,11 +100,14 @@ def run(ctx: Context) -> Outcome:
                 )
             )
             continue
-        users = []
-        for peer in peers:
-            other = read_device(host, peer)
-            if peer not in targets and other is not None and other.driver not in FREE_DRIVERS:
-                users.append(f"{peer} ({other.driver})")
+        bus = address.rsplit(":", 1)[0]
+        if bus not in used_on_bus:  # each bus is read once, however many targets it holds
+            used_on_bus[bus] = []
+            for peer in by_bus.get(bus, []):
+                other = read_device(host, peer)
+                if other is not None and other.driver not in FREE_DRIVERS:
+                    used_on_bus[bus].append((peer, other.driver))
+        users = [f"{peer} ({driver})" for peer, driver in used_on_bus[bus] if peer not in wanted]
         if users:
             devices.append(
                 DeviceResult(

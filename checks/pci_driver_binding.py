@@ -192,10 +192,12 @@ def _judge_vf(
             f"is a virtual function of {pf}, which is on {pf_driver or 'no driver'}: the "
             "physical function must stay on its host driver for the VF to exist"
         )
-    if config.sriov_persistence:
+    from auditor.binding import sriov_persistence
+
+    recreated = sriov_persistence(ctx.host, config)
+    if recreated:
         return Status.PASS, (
-            f"is a virtual function of {pf} ({pf_driver}), recreated at boot by "
-            f"{config.sriov_persistence[0]}"
+            f"is a virtual function of {pf} ({pf_driver}), recreated at boot by {recreated[0]}"
         )
     return Status.WARN, (
         f"is a virtual function of {pf} ({pf_driver}): VFs exist only after sriov_numvfs is "
@@ -255,7 +257,6 @@ def _config_evidence(config: BindingConfig, boot_ids: list[str]) -> list[Evidenc
     if config.modules_load:
         found.append(Evidence(config.modules_load, "loads vfio-pci at boot"))
     found += [Evidence(f"/etc/driverctl.d/pci-{a}", d) for a, d in sorted(config.driverctl.items())]
-    found += [Evidence("SR-IOV at boot", item) for item in config.sriov_persistence]
     found += [Evidence("unreadable", item) for item in config.unreadable]
     return found
 
