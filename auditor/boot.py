@@ -81,7 +81,15 @@ def _is_recovery(text: str) -> bool:
 
 
 def configured_boot(host: Host) -> BootConfig:
-    """Find the boot loader and the command lines its next boot will use."""
+    """Find the boot loader and the command lines its next boot will use; parsed once per
+    audit (iommu.cmdline-persistent and pci.driver-binding both ask)."""
+    key = ("boot", "config")
+    if key not in host.derived:
+        host.derived[key] = _configured_boot(host)
+    return host.derived[key]
+
+
+def _configured_boot(host: Host) -> BootConfig:
     config = BootConfig(loader="")
     grubenv: dict[str, str] = {}
     for path in GRUBENVS:

@@ -34,16 +34,20 @@ TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as
 if TYPE_CHECKING:
     from auditor.pci import PciDevice
 
-# pci_dev_reset_methods[] (drivers/pci/quirks.c): vendor, device (None: any) -> name. The
-# Chelsio entry applies to T4 parts only ((device & 0xf000) == 0x4000).
+# pci_dev_reset_methods[] (drivers/pci/quirks.c): vendor, device -> name. The Chelsio entry
+# applies to T4 parts only ((device & 0xf000) == 0x4000).
 DEVICE_SPECIFIC = {
     ("8086", "10ed"): "82599 SFP VF reset",
     ("8086", "0156"): "Ivy Bridge IGD reset",
     ("8086", "0166"): "Ivy Bridge IGD reset",
+    ("19e5", "375e"): "HINIC VF reset",
+}
+# Entries that wrap an FLR: their probe succeeds only when the function has FLR
+# (nvme_disable_and_flr(), delay_250ms_after_flr() call pcie_reset_flr(dev, PROBE)).
+DEVICE_SPECIFIC_FLR = {
     ("144d", "a802"): "NVMe disable then FLR",
     ("144d", "a804"): "NVMe disable then FLR",
     ("8086", "0953"): "FLR with a 250 ms delay",
-    ("19e5", "375e"): "HINIC VF reset",
 }
 NO_FLR = {("8086", "1502"), ("8086", "1503")}  # quirk_intel_no_flr
 NO_BUS_RESET = {("168c", dev) for dev in ("0030", "0032", "0033", "0034", "003c", "003e")}
@@ -93,7 +97,8 @@ def reset_methods(
     vendor, dev = device.vendor_device.split(":")
     methods = []
     chelsio_t4 = vendor == "1425" and int(dev, 16) & 0xF000 == 0x4000
-    if (vendor, dev) in DEVICE_SPECIFIC or chelsio_t4:
+    wraps_flr = (vendor, dev) in DEVICE_SPECIFIC_FLR and caps.flr
+    if (vendor, dev) in DEVICE_SPECIFIC or chelsio_t4 or wraps_flr:
         methods.append("device_specific")
     if caps.flr and (vendor, dev) not in NO_FLR:
         methods.append("flr")

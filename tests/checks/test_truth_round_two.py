@@ -194,6 +194,10 @@ def test_quirks_decide_like_the_kernel(make_host):
     pci(spec, f"{TOP}/0000:00:02.0", "8086:0166", 0x030000, "vfio-pci", 2, pcie=False)
     result = check("pci.device-reset", make_host(spec), ("0000:00:02.0",))
     assert result.devices[0].message == "resets by device_specific"
+    # The Samsung NVMe quirk wraps an FLR: without FLR it is no method.
+    spec = old_intel()
+    pci(spec, f"{TOP}/0000:00:1d.0", "144d:a804", 0x010802, "vfio-pci", 6)
+    assert check("pci.device-reset", make_host(spec), ("0000:00:1d.0",)).status is Status.FAIL
     # AMD/ATI VGA: NoSoftRst- is not trusted (quirk_no_pm_reset).
     spec = old_intel()
     pci(spec, f"{TOP}/0000:00:03.0", "1002:67df", 0x030000, "vfio-pci", 3, soft_reset=False)
