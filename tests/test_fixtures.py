@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
-from tests.conftest import FIXTURES, HOSTS
+from tests.conftest import FIXTURES, HOSTS, fixture_generator
 
 
 def _tree(base: Path) -> dict[str, tuple[str, bytes | str]]:
@@ -22,17 +21,8 @@ def _tree(base: Path) -> dict[str, tuple[str, bytes | str]]:
     return entries
 
 
-def _generator():
-    """tests/fixtures/make_hosts.py, loaded as a module."""
-    spec = importlib.util.spec_from_file_location("make_hosts", FIXTURES / "make_hosts.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_fixture_hosts_match_their_generator(tmp_path):
-    _generator().build(tmp_path / "hosts")
+    fixture_generator().build(tmp_path / "hosts")
     generated, committed = _tree(tmp_path / "hosts"), _tree(HOSTS)
     assert sorted(generated) == sorted(committed)
     different = [path for path in generated if generated[path] != committed[path]]
@@ -40,6 +30,6 @@ def test_fixture_hosts_match_their_generator(tmp_path):
 
 
 def test_the_sosreport_fixture_matches_its_generator(tmp_path):
-    _generator().build_sosreport(tmp_path / "sosreports")
+    fixture_generator().build_sosreport(tmp_path / "sosreports")
     generated, committed = _tree(tmp_path / "sosreports"), _tree(FIXTURES / "sosreports")
     assert generated == committed, "regenerate with: python tests/fixtures/make_hosts.py"
