@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: audit test lint test-system-deps test-pythons bench clean
+.PHONY: audit test lint test-system-deps test-pythons bench clean pyz
 
 # --- make audit: install into a virtual environment and audit this host ---------------------
 $(VENV)/.installed: pyproject.toml
@@ -68,6 +68,27 @@ test-pythons:
 		$(VENV)-$$version/bin/pytest -q -p no:cacheprovider || exit 1; \
 	done
 
+# --- make pyz: one file, run by any Python 3.9+ ------------------------------------------------
+# hostaudit and its pure-Python dependencies in a zip (the standard library's zipapp).
+# tabulate and tomli (for Python < 3.11) are bundled as the "py3-none-any" wheels PyPI has.
+# psutil and pyudev are not (psutil is compiled, pyudev needs libudev): without them the
+# tool reads the same facts from /proc and the udev database. jsonschema is used only by
+# the suite. No .pyc inside: one zip serves every Python version, each compiles at start.
+PYZ_BUNDLED := "tabulate>=0.8" "tomli>=1.1"
+PYZ ?= dist/hostaudit.pyz
+PYZ_BUILD ?= build/pyz
+pyz:
+	rm -rf $(PYZ_BUILD) $(PYZ)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --no-deps --target $(PYZ_BUILD) .
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --no-deps --target $(PYZ_BUILD) \
+		--only-binary=:all: --implementation py --platform any --python-version 3.9 $(PYZ_BUNDLED)
+	# pip's script wrappers and the build folder's address (direct_url.json) do not belong in it.
+	rm -rf $(PYZ_BUILD)/bin $(PYZ_BUILD)/*.dist-info/direct_url.json
+	cp auditor/__main__.py $(PYZ_BUILD)/__main__.py
+	mkdir -p $(dir $(PYZ))
+	$(PYTHON) -m zipapp $(PYZ_BUILD) --compress --python "/usr/bin/env python3" --output $(PYZ)
+	@echo "wrote $(PYZ)"
+
 # Timed on a regular (not editable) install, as users run it: an editable install adds an
 # import hook to every start-up, which would distort the ratio to a bare interpreter.
 bench:
@@ -78,4 +99,4 @@ bench:
 		../$(VENV)-bench/bin/python bench_reports.py; r=$$?; exit $$((a || r))
 
 clean:
-	rm -rf $(VENV) $(VENV)-3.9 $(VENV)-3.13 $(VENV)-bench build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-3.9 $(VENV)-3.13 $(VENV)-bench build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

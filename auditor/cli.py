@@ -140,8 +140,10 @@ def _snapshot(args: argparse.Namespace) -> int:
     from auditor.sources.snapshot import reads
 
     if args.print_collector:
-        with open(collect.__file__, encoding="utf-8") as handle:
-            sys.stdout.write(handle.read())
+        from importlib.resources import files
+
+        # Read as a resource, not through __file__: in hostaudit.pyz it lies inside a zip.
+        sys.stdout.write(files("auditor.sources").joinpath("collect.py").read_text("utf-8"))
         return EXIT_OK
     if not args.output:
         raise UsageError("snapshot: give -o HOST.tar.gz (or --print-collector)")

@@ -145,7 +145,7 @@ def _qemu_users(host: Host) -> dict[str, str]:
     from auditor.parsers.qemu import parse_qemu
 
     users: dict[str, str] = {}
-    for pid, argv in live.qemu_guests() or []:
+    for pid, argv in live.qemu_guests():
         guest = parse_qemu(pid, argv)
         if guest is not None:
             for address in guest.devices:

@@ -208,7 +208,10 @@ def boot_time(host: Host) -> float | None:
     if host.is_live:
         from auditor import live
 
-        return live.boot_time()
+        booted = live.boot_time()
+        if booted is not None:
+            return booted
+        # Without psutil (hostaudit.pyz): the btime line psutil itself reads.
     try:
         return parse_btime(host.read_text("/proc/stat"))
     except HostError:

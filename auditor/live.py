@@ -46,16 +46,39 @@ def udev_names() -> dict[str, str] | None:
     return names
 
 
-def qemu_guests() -> list[tuple[int, list[str]]] | None:
-    """(pid, argv) of every process whose command line runs QEMU, None without psutil.
+def qemu_guests() -> list[tuple[int, list[str]]]:
+    """(pid, argv) of every process whose command line runs QEMU.
     Command lines of other users' processes are readable in /proc (mode 0444)."""
     try:
         import psutil
-    except ImportError:
-        return None
+    except ImportError:  # hostaudit.pyz: the /proc files psutil itself reads
+        commands = _proc_command_lines()
+    else:
+        commands = (
+            (int(process.info["pid"]), process.info.get("cmdline") or [])
+            for process in psutil.process_iter(["pid", "cmdline"])
+        )
+    return [
+        (pid, list(argv)) for pid, argv in commands if argv and "qemu" in os.path.basename(argv[0])
+    ]
+
+
+# A QEMU command line with many devices runs to tens of kilobytes; the kernel caps argv at
+# ARG_MAX (2 MiB on x86_64 by default).
+MAX_CMDLINE_BYTES = 2 * 1024 * 1024
+
+
+def _proc_command_lines() -> list[tuple[int, list[str]]]:
+    """(pid, argv) of every process, from /proc/PID/cmdline (NUL-separated arguments)."""
     found = []
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        argv = process.info.get("cmdline") or []
-        if argv and "qemu" in os.path.basename(argv[0]):
-            found.append((int(process.info["pid"]), list(argv)))
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as handle:
+                raw = handle.read(MAX_CMDLINE_BYTES)
+        except OSError:
+            continue  # the process ended, or is a kernel thread of another namespace
+        argv = raw.rstrip(b"\0").split(b"\0") if raw else []
+        found.append((int(name), [arg.decode("utf-8", "surrogateescape") for arg in argv]))
     return found

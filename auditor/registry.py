@@ -54,14 +54,23 @@ def builtin_modules() -> list[str]:
     """Names of the built-in check modules, sorted."""
     # Imported by name: checks/ is mapped onto auditor.checks at install time.
     checks = importlib.import_module("auditor.checks")
-    # What pkgutil.iter_modules() would find in a plain package folder, without importing
-    # pkgutil, which pulls in typing (2-4 ms of every start-up).
-    names = {
-        entry[:-3]
-        for folder in checks.__path__
-        for entry in os.listdir(folder)
-        if entry.endswith(".py") and not entry.startswith("_")
-    }
+    try:
+        # What pkgutil.iter_modules() would find in a plain package folder, without importing
+        # pkgutil, which pulls in typing (2-4 ms of every start-up).
+        names = {
+            entry[:-3]
+            for folder in checks.__path__
+            for entry in os.listdir(folder)
+            if entry.endswith(".py") and not entry.startswith("_")
+        }
+    except NotADirectoryError:  # a zip (hostaudit.pyz): pkgutil reads its index
+        import pkgutil
+
+        names = {
+            module.name
+            for module in pkgutil.iter_modules(checks.__path__)
+            if not module.name.startswith("_")
+        }
     return sorted(f"{checks.__name__}.{name}" for name in names)
 
 

@@ -22,7 +22,6 @@ HOSTS = FIXTURES / "hosts"
 ACPI = FIXTURES / "acpi"
 
 
-
 def fixture_generator():
     """tests/fixtures/make_hosts.py, loaded as a module."""
     import importlib.util

@@ -129,3 +129,32 @@ def test_live_kernel_log_comes_from_kmsg_without_blocking():
     assert any(message.startswith("Linux version ") for message in log.messages[:20]), log.messages[
         :3
     ]
+
+
+def test_without_psutil_boot_time_comes_from_proc_stat(monkeypatch):
+    """The pyz runs without psutil: the boot time is btime of /proc/stat, as psutil reads it."""
+    psutil = pytest.importorskip("psutil")
+    from auditor.facts import boot_time
+    from auditor.host import Host
+
+    with_psutil, from_psutil = boot_time(Host("/")), psutil.boot_time()
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil now raises ImportError
+    assert live.boot_time() is None
+    without = boot_time(Host("/"))
+    assert with_psutil is not None and without is not None
+    assert abs(without - from_psutil) <= 1  # psutil rounds btime adjustments
+
+
+def test_without_psutil_qemu_command_lines_come_from_proc(monkeypatch):
+    """A process named like QEMU is found the same way with psutil and from /proc files."""
+    pytest.importorskip("psutil")
+    # bash's exec -a sets argv[0]: a harmless sleep that looks like a QEMU to both paths.
+    qemu = subprocess.Popen(["bash", "-c", "exec -a /usr/bin/qemu-system-x86_64 sleep 30"])
+    try:
+        with_psutil = [g for g in live.qemu_guests() if g[0] == qemu.pid]
+        monkeypatch.setitem(sys.modules, "psutil", None)
+        without = [g for g in live.qemu_guests() if g[0] == qemu.pid]
+    finally:
+        qemu.kill()
+        qemu.wait()
+    assert with_psutil == without == [(qemu.pid, ["/usr/bin/qemu-system-x86_64", "30"])]
