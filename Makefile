@@ -25,6 +25,10 @@ audit: $(VENV)/.installed
 	exit $$code
 
 # --- make test: lint, type-check, the suite, then the suite on Python 3.9 and 3.13 -----------
+# The suite includes tests/packaging: the sdist (unpacked, installed, whole suite run in it),
+# make pyz run by Python 3.9 and 3.13, the .deb (root and apt-get) and the RPM (rpmbuild); each
+# skips with its reason where this machine cannot (pytest -ra lists them). They run once, on
+# the main interpreter, not again per Python version.
 $(VENV)/.test-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,lint]'
@@ -40,13 +44,17 @@ lint: $(VENV)/.test-installed
 	$(BIN)/mypy
 
 # Test tools from Debian, none needed by the product: iasl (acpica-tools) recompiles the ACPI
-# fixtures, umockdev fakes udev for the pyudev path, chromium renders the HTML report.
+# fixtures, umockdev fakes udev for the pyudev path, chromium renders the HTML report, rpm
+# builds the RPM (rpmbuild), zsh parses the zsh completion. tests/packaging/test_deb.py
+# installs the Debian build tools itself (apt-get build-dep).
 # Installed when we can (root with apt-get); otherwise their tests skip and say why.
 test-system-deps:
 	@missing=""; \
 	command -v iasl >/dev/null || missing="$$missing acpica-tools"; \
 	command -v umockdev-run >/dev/null || missing="$$missing umockdev"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v rpmbuild >/dev/null || missing="$$missing rpm"; \
+	command -v zsh >/dev/null || missing="$$missing zsh"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing test tools:$$missing"; \
@@ -65,7 +73,7 @@ test-pythons:
 		echo "== Python $$version ($$python)$${constraints:+ with $$constraints}"; \
 		$$python -m venv $(VENV)-$$version && \
 		$(VENV)-$$version/bin/pip install --quiet --disable-pip-version-check -e '.[test]' $${constraints:+-c $$constraints} && \
-		$(VENV)-$$version/bin/pytest -q -p no:cacheprovider || exit 1; \
+		$(VENV)-$$version/bin/pytest -q -p no:cacheprovider -m 'not packaging' || exit 1; \
 	done
 
 # --- make pyz: one file, run by any Python 3.9+ ------------------------------------------------

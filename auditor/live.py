@@ -54,10 +54,10 @@ def qemu_guests() -> list[tuple[int, list[str]]]:
     except ImportError:  # hostaudit.pyz: the /proc files psutil itself reads
         commands = _proc_command_lines()
     else:
-        commands = (
-            (int(process.info["pid"]), process.info.get("cmdline") or [])
+        commands = [
+            (int(process.info["pid"]), list(process.info.get("cmdline") or []))
             for process in psutil.process_iter(["pid", "cmdline"])
-        )
+        ]
     return [
         (pid, list(argv)) for pid, argv in commands if argv and "qemu" in os.path.basename(argv[0])
     ]

@@ -4,10 +4,12 @@ writes the JSON and Prometheus reports."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,12 @@ UNITS = Path(__file__).parents[1] / "contrib" / "systemd"
 
 
 def directives(unit: Path) -> dict[str, list[str]]:
+    return directives_of(unit.read_text())
+
+
+def directives_of(text: str) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
-    for line in unit.read_text().splitlines():
+    for line in text.splitlines():
         if "=" in line and not line.startswith(("#", "[")):
             key, value = line.split("=", 1)
             values.setdefault(key.strip(), []).append(value.strip())
@@ -30,10 +36,12 @@ def test_units_verify_without_a_warning(tmp_path):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
+    # The packages install /usr/bin/hostaudit (tests/packaging/test_deb.py verifies the unit
+    # as installed); here the hostaudit running the suite stands in for it.
     hostaudit = Path(sys.executable).parent / "hostaudit"
     service = (UNITS / "hostaudit.service").read_text()
     (tmp_path / "hostaudit.service").write_text(
-        service.replace("/usr/local/bin/hostaudit", str(hostaudit))
+        service.replace("/usr/bin/hostaudit", str(hostaudit))
     )
     shutil.copy(UNITS / "hostaudit.timer", tmp_path)
     done = subprocess.run(
@@ -75,3 +83,39 @@ def test_the_service_command_writes_json_and_prometheus(tmp_path):
     }
     assert "hostaudit_check_status" in families
     assert done.stdout.startswith("hostaudit")  # --quiet still speaks when something fails
+
+
+def _readme_drop_in() -> str:
+    readme = (UNITS.parents[1] / "README.md").read_text()
+    block = readme.split("# /etc/systemd/system/hostaudit.service.d/pipx.conf\n", 1)[1]
+    return textwrap.dedent(block.split("```", 1)[0])
+
+
+def test_the_units_run_the_packaged_path():
+    (command,) = directives(UNITS / "hostaudit.service")["ExecStart"]
+    assert command.startswith("/usr/bin/hostaudit audit ")
+
+
+def test_the_readme_drop_in_runs_the_same_command_from_pipx(tmp_path):
+    """The pip/pipx install is served by the README's drop-in, not by editing the unit."""
+    drop_in = directives_of(_readme_drop_in())
+    (command,) = directives(UNITS / "hostaudit.service")["ExecStart"]
+    assert drop_in["ExecStart"] == ["", command.replace("/usr/bin/", "/usr/local/bin/")]
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    # The unit as shipped plus the drop-in, found where systemd looks for drop-ins.
+    shutil.copy(UNITS / "hostaudit.service", tmp_path)
+    shutil.copy(UNITS / "hostaudit.timer", tmp_path)
+    (tmp_path / "hostaudit.service.d").mkdir()
+    hostaudit = Path(sys.executable).parent / "hostaudit"  # stands in for /usr/local/bin's
+    (tmp_path / "hostaudit.service.d" / "pipx.conf").write_text(
+        _readme_drop_in().replace("/usr/local/bin/hostaudit", str(hostaudit))
+    )
+    done = subprocess.run(
+        [analyze, "verify", str(tmp_path / "hostaudit.service"), str(tmp_path / "hostaudit.timer")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"},
+    )
+    assert done.returncode == 0 and done.stderr == "" and done.stdout == "", done.stderr

@@ -1,0 +1,79 @@
+"""The sdist holds what every package needs and runs the whole suite once unpacked."""
+
+from __future__ import annotations
+
+import tarfile
+import venv
+
+import pytest
+
+from tests.packaging.conftest import unpack
+from tests.packaging.helpers import run
+
+pytestmark = pytest.mark.packaging
+
+
+def test_the_sdist_holds_the_sources_of_every_package(sdist):
+    with tarfile.open(sdist) as tar:
+        names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    for needed in (
+        "LICENSE",
+        "README.md",
+        "Makefile",
+        "contrib/systemd/hostaudit.service",
+        "contrib/completion/hostaudit.bash",
+        "contrib/completion/_hostaudit",
+        "contrib/ansible/hostaudit-fleet.yml",
+        "docs/report.png",
+        "debian/rules",
+        "packaging/hostaudit.spec",
+        "packaging/manpage.py",
+        "tests/fixtures/make_hosts.py",
+        "tests/fixtures/acpi/intel-dmar.aml",
+    ):
+        assert needed in names, needed
+    # Links do not survive an sdist: the suite regenerates these trees (tests/conftest.py).
+    assert not [n for n in names if n.startswith(("tests/fixtures/hosts/", "tests/fixtures/sos"))]
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+def test_the_sdist_metadata_is_complete(sdist):
+    with tarfile.open(sdist) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("/PKG-INFO"))
+        metadata = tar.extractfile(member).read().decode()
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "License-File: LICENSE" in metadata
+    for classifier in (
+        "Environment :: Console",
+        "Intended Audience :: System Administrators",
+        "Operating System :: POSIX :: Linux",
+        "Topic :: System :: Systems Administration",
+        *(f"Programming Language :: Python :: 3.{minor}" for minor in range(9, 14)),
+    ):
+        assert f"Classifier: {classifier}\n" in metadata
+    assert "Keywords: " in metadata
+
+
+def test_the_unpacked_sdist_installs_and_passes_the_whole_suite(sdist, tmp_path):
+    source = unpack(sdist, tmp_path / "src")
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = str(tmp_path / "venv" / "bin" / "python")
+    done = run([python, "-m", "pip", "install", "--quiet", f"{source}[test]"], timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Everything but the packaging tests, which would build this sdist again.
+    done = run(
+        # The venv's pytest script, not `python -m pytest`, which would put the unpacked
+        # source first on sys.path instead of the package just installed.
+        [
+            str(tmp_path / "venv" / "bin" / "pytest"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not packaging",
+        ],
+        cwd=source,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stdout[-5000:]
+    assert " passed" in done.stdout and " error" not in done.stdout
