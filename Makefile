@@ -45,7 +45,7 @@ lint: $(VENV)/.test-installed
 
 # Test tools from Debian, none needed by the product: iasl (acpica-tools) recompiles the ACPI
 # fixtures, umockdev fakes udev for the pyudev path, chromium renders the HTML report, rpm
-# builds the RPM (rpmbuild), zsh parses the zsh completion. tests/packaging/test_deb.py
+# builds the RPM (rpmbuild) and rpmlint reviews it, zsh parses the zsh completion. tests/packaging/test_deb.py
 # installs the Debian build tools itself (apt-get build-dep).
 # Installed when we can (root with apt-get); otherwise their tests skip and say why.
 test-system-deps:
@@ -54,6 +54,7 @@ test-system-deps:
 	command -v umockdev-run >/dev/null || missing="$$missing umockdev"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v rpmbuild >/dev/null || missing="$$missing rpm"; \
+	command -v rpmlint >/dev/null || missing="$$missing rpmlint"; \
 	command -v zsh >/dev/null || missing="$$missing zsh"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -86,7 +87,8 @@ PYZ_BUNDLED := "tabulate>=0.8" "tomli>=1.1"
 PYZ ?= dist/hostaudit.pyz
 PYZ_BUILD ?= build/pyz
 pyz:
-	rm -rf $(PYZ_BUILD) $(PYZ)
+	# pip builds in ./build: a module deleted from the sources would linger in build/lib.
+	rm -rf $(PYZ_BUILD) $(PYZ) build/lib build/bdist.*
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --no-deps --target $(PYZ_BUILD) .
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --no-deps --target $(PYZ_BUILD) \
 		--only-binary=:all: --implementation py --platform any --python-version 3.9 $(PYZ_BUNDLED)
@@ -100,6 +102,7 @@ pyz:
 # Timed on a regular (not editable) install, as users run it: an editable install adds an
 # import hook to every start-up, which would distort the ratio to a bare interpreter.
 bench:
+	rm -rf build/lib build/bdist.*  # stale modules of an earlier in-tree build (see pyz)
 	$(PYTHON) -m venv $(VENV)-bench
 	$(VENV)-bench/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
 	$(VENV)-bench/bin/pip install --quiet --disable-pip-version-check .

@@ -107,14 +107,12 @@ def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
             lines += _wrap(printable(notice), width, "  - ", "    ")
     summary = report.summary()
     not_counted = len(report.not_counted())
+    # One line whatever the width: scripts read the verdict with `tail -n 1`.
     lines += [
         "",
-        *_wrap(
-            ", ".join(f"{count} {status}" for status, count in summary.items())
-            + (f" ({not_counted} not counted)" if not_counted else "")
-            + f" in {report.duration_s:.2f}s: verdict {report.verdict().value}",
-            width,
-        ),
+        ", ".join(f"{count} {status}" for status, count in summary.items())
+        + (f" ({not_counted} not counted)" if not_counted else "")
+        + f" in {report.duration_s:.2f}s: verdict {report.verdict().value}",
     ]
     return "\n".join(lines) + "\n"
 

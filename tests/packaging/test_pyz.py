@@ -37,8 +37,22 @@ def pyz(tmp_path_factory):
     return out / "hostaudit.pyz"
 
 
+def _sources() -> set[str]:
+    """The package's modules as the checkout holds them, named as installed."""
+    folders = {"auditor": "auditor", "checks": "auditor/checks", "reports": "auditor/reports"}
+    folders["profiles"] = "auditor/profiles"
+    return {
+        f"{installed}/{path.relative_to(REPO / folder)}"
+        for folder, installed in folders.items()
+        for path in (REPO / folder).rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+
+
 def test_the_pyz_holds_hostaudit_and_its_pure_python_dependencies(pyz):
     names = zipfile.ZipFile(pyz).namelist()
+    # Exactly the checkout's modules: none left over from an earlier build in ./build.
+    assert {n for n in names if n.startswith("auditor/") and n.endswith(".py")} == _sources()
     assert "__main__.py" in names
     assert "auditor/checks/iommu_group_isolation.py" in names
     assert "auditor/profiles/production.toml" in names
