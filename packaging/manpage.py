@@ -65,8 +65,12 @@ What the next boot will use.
 .I /etc/libvirt/qemu/*.xml
 Guest definitions whose host devices are checked.
 .TP
-.I /usr/lib/systemd/system/hostaudit.service\fR, \fPhostaudit.timer
-A daily read-only audit (installed, not enabled):
+.I hostaudit.service\fR, \fPhostaudit.timer
+In the systemd unit folder
+.RI ( /lib/systemd/system
+on Debian 12,
+.I /usr/lib/systemd/system
+elsewhere): a daily read-only audit, installed, not enabled:
 .BR "systemctl enable \-\-now hostaudit.timer" .
 It writes
 .I /var/lib/hostaudit/report.json

@@ -60,6 +60,7 @@ def test_the_package_installs_what_an_operator_needs(deb):
         f"{UNITS}/hostaudit.timer",
         "/usr/lib/python3/dist-packages/auditor/profiles/production.toml",
         "/usr/share/doc/hostaudit/copyright",
+        "/usr/share/doc/hostaudit/examples/hostaudit-fleet.yml",
     ):
         assert path in listing, path
     depends = debian("dpkg-query", "-W", "-f", "${Depends}", "hostaudit").stdout
@@ -101,3 +102,16 @@ def test_systemd_verifies_the_installed_units_as_shipped(deb):
         env=DEBIAN,
     )
     assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr
+
+
+@pytest.mark.parametrize("name", ["fixture-hosts", "this-host"])
+def test_the_autopkgtests_pass_on_the_installed_package(deb, name, tmp_path):
+    """debian/tests/ as autopkgtest runs them: from the source tree, the package installed."""
+    (source,) = [path for path in deb.parent.iterdir() if path.is_dir()]
+    done = run(
+        [str(source / "debian" / "tests" / name)],
+        cwd=source,
+        env={**DEBIAN, "AUTOPKGTEST_TMP": str(tmp_path)},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -68,6 +68,9 @@ def test_the_rpm_holds_the_files_of_the_debian_package(rpm):
     ):
         assert path in files, path
     assert [f for f in files if f.startswith("/usr/share/man/man1/hostaudit.1")]
+    assert [
+        f for f in files if f.startswith("/usr/share/doc/") and f.endswith("/hostaudit-fleet.yml")
+    ]
     licenses = query(rpm, "--licensefiles")
     assert [f for f in licenses if f.endswith("/LICENSE")]
     assert "Apache-2.0" in query(rpm, "--queryformat", "%{LICENSE}")
