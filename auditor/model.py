@@ -9,7 +9,7 @@ from auditor.record import field, record, replace
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from auditor.context import Context
 
@@ -264,6 +264,13 @@ def worst(statuses: Iterable[Status]) -> Status:
         if status in present:
             return status
     return Status.PASS
+
+
+def listed(items: Sequence[str], limit: int = 8) -> str:
+    """`a, b, c and 5 more`: a list of any length as a message of bounded length (an SR-IOV
+    bus holds hundreds of functions; naming each in every device's message grows squarely)."""
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def age(seconds: float) -> str:

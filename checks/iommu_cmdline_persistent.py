@@ -40,7 +40,7 @@ from auditor.facts import (
     kernel_release,
     running_cmdline,
 )
-from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.model import Check, Evidence, Outcome, Severity, Status, listed, outcome
 from auditor.parsers.cmdline import parse_cmdline
 from auditor.parsers.iommu_params import IommuSetting, disabling_params, enable_argument, evaluate
 from auditor.record import replace
@@ -80,8 +80,7 @@ CHECK = Check(
 
 
 def _names(sources: list[BootSource]) -> str:
-    shown = ", ".join(source.label for source in sources[:3])
-    return shown + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
+    return listed([source.label for source in sources], limit=3)
 
 
 def _running_without_iommu(

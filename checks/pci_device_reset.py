@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from auditor.context import LIBVIRT_QEMU, Context
 from auditor.facts import DEVICE_READS
-from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
+from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, listed, outcome
 
 CHECK = Check(
     id="pci.device-reset",
@@ -114,12 +114,12 @@ def run(ctx: Context) -> Outcome:
                     address,
                     Status.WARN,
                     f"has no function-level reset, only a bus reset of {bridge}, whose bus also "
-                    f"holds {', '.join(users)} used by the host: libvirt and vfio-pci refuse "
+                    f"holds {listed(users)} used by the host: libvirt and vfio-pci refuse "
                     "that reset while they are in use",
                 )
             )
         else:
-            together = ", ".join([address, *peers])
+            together = listed([address, *peers])
             devices.append(
                 DeviceResult(
                     address,
