@@ -115,3 +115,16 @@ def test_the_collector_is_a_script_in_the_rpm(rpm):
         if entry.endswith("/auditor/sources/collect.py")
     ]
     assert line.startswith("-rwxr-xr-x ")
+
+
+def test_the_rpm_units_are_the_ones_the_deb_test_verifies(rpm, tmp_path):
+    """systemd-analyze needs /usr/bin/hostaudit on this machine to verify a unit, which only
+    the .deb provides here: the RPM's units are the same bytes (tests/packaging/test_deb.py
+    verifies them as installed)."""
+    if shutil.which("rpm2cpio") is None or shutil.which("cpio") is None:
+        pytest.skip("needs rpm2cpio and cpio")
+    payload = run(["sh", "-c", f"rpm2cpio {rpm} | cpio -idm --quiet"], cwd=tmp_path)
+    assert payload.returncode == 0, payload.stderr
+    for name in ("hostaudit.service", "hostaudit.timer"):
+        shipped = (REPO / "contrib" / "systemd" / name).read_bytes()
+        assert (tmp_path / "usr" / "lib" / "systemd" / "system" / name).read_bytes() == shipped
