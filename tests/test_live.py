@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,10 @@ def test_without_psutil_qemu_command_lines_come_from_proc(monkeypatch):
     # bash's exec -a sets argv[0]: a harmless sleep that looks like a QEMU to both paths.
     qemu = subprocess.Popen(["bash", "-c", "exec -a /usr/bin/qemu-system-x86_64 sleep 30"])
     try:
+        for _ in range(500):  # until bash has exec'd: before, the process is `bash -c ...`
+            if Path(f"/proc/{qemu.pid}/cmdline").read_bytes().startswith(b"/usr/bin/qemu"):
+                break
+            time.sleep(0.01)
         with_psutil = [g for g in live.qemu_guests() if g[0] == qemu.pid]
         monkeypatch.setitem(sys.modules, "psutil", None)
         without = [g for g in live.qemu_guests() if g[0] == qemu.pid]
