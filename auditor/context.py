@@ -4,7 +4,7 @@ guest definitions, and earlier results."""
 from __future__ import annotations
 
 from auditor.host import Host
-from auditor.model import Check, Outcome
+from auditor.model import Check, Evidence, Outcome
 from auditor.record import field, record
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from auditor.profile import Profile
 
 LIBVIRT_QEMU = "/etc/libvirt/qemu"
+# What each device check says when no device is meant for guests.
+NO_TARGETS = "no devices to assign: pass --device, or bind devices to vfio-pci"
 # A guest definition is a few KiB; one over this is refused, not read in part.
 MAX_DOMAIN_BYTES = 4 << 20
 
@@ -51,6 +53,11 @@ class Context:
         if self._targets is None:
             self._targets = self._find_targets()
         return self._targets
+
+    def targets_evidence(self) -> Evidence:
+        """The devices to be assigned and how they were chosen, as a device check's evidence."""
+        targets, how = self.targets()
+        return Evidence("targets", f"{', '.join(targets)} ({how})")
 
     def _find_targets(self) -> tuple[tuple[str, ...], str]:
         # PCI code loads only for audits that look at devices.

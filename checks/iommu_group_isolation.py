@@ -14,7 +14,7 @@ port of this host does isolate, so that moving the card there is the fix.
 
 from __future__ import annotations
 
-from auditor.context import LIBVIRT_QEMU, Context
+from auditor.context import LIBVIRT_QEMU, NO_TARGETS, Context
 from auditor.errors import HostError
 from auditor.facts import CMDLINE, DEVICE_READS, IOMMU_GROUPS, running_cmdline
 from auditor.host import Host
@@ -51,11 +51,9 @@ CHECK = Check(
 
 def run(ctx: Context) -> Outcome:
     host = ctx.host
-    targets, how = ctx.targets()
+    targets, _ = ctx.targets()
     if not targets:
-        return outcome(
-            Status.SKIP, "no devices to assign: pass --device, or bind devices to vfio-pci"
-        )
+        return outcome(Status.SKIP, NO_TARGETS)
     if not host.is_dir(IOMMU_GROUPS):
         return outcome(
             Status.SKIP,
@@ -65,7 +63,7 @@ def run(ctx: Context) -> Outcome:
     # PCI code loads only for audits that have devices to look at.
     from auditor.pci import direct_regions, group_problems, read_device
 
-    evidence = [Evidence("targets", f"{', '.join(targets)} ({how})")]
+    evidence = [ctx.targets_evidence()]
     wanted = set(targets)
     checked: dict[str, tuple[list[str], list[str]]] = {}  # each group is examined once
     devices: list[DeviceResult] = []

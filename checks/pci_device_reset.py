@@ -11,7 +11,7 @@ reset PCI device: no FLR, PM reset or bus reset available", src/util/virpci.c).
 
 from __future__ import annotations
 
-from auditor.context import LIBVIRT_QEMU, Context
+from auditor.context import LIBVIRT_QEMU, NO_TARGETS, Context
 from auditor.facts import DEVICE_READS
 from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, listed, outcome
 
@@ -46,9 +46,7 @@ FREE_DRIVERS = ("vfio-pci", "pci-stub", None)
 def run(ctx: Context) -> Outcome:
     targets, how = ctx.targets()
     if not targets:
-        return outcome(
-            Status.SKIP, "no devices to assign: pass --device, or bind devices to vfio-pci"
-        )
+        return outcome(Status.SKIP, NO_TARGETS)
     from auditor.pci import all_devices, read_device
     from auditor.reset import bus_peers, bus_reset_quirked, buses, parent_bridge, reset_methods
 
@@ -56,7 +54,7 @@ def run(ctx: Context) -> Outcome:
     by_bus = buses(all_devices(host))
     wanted = set(targets)
     used_on_bus: dict[str, list[tuple[str, str | None]]] = {}
-    evidence = [Evidence("targets", f"{', '.join(targets)} ({how})")]
+    evidence = [ctx.targets_evidence()]
     devices: list[DeviceResult] = []
     for address in targets:
         device = read_device(host, address)

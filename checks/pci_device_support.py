@@ -12,7 +12,7 @@ multifunction), and the rhel6 profile turns the source document's rules on.
 
 from __future__ import annotations
 
-from auditor.context import LIBVIRT_QEMU, Context
+from auditor.context import LIBVIRT_QEMU, NO_TARGETS, Context
 from auditor.facts import DEVICE_READS
 from auditor.facts import PCI_DEVICES as DEVICES
 from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
@@ -49,9 +49,7 @@ FUNCTIONS = {True: "multifunction", False: "single function", None: "functions u
 def run(ctx: Context) -> Outcome:
     targets, how = ctx.targets()
     if not targets:
-        return outcome(
-            Status.SKIP, "no devices to assign: pass --device, or bind devices to vfio-pci"
-        )
+        return outcome(Status.SKIP, NO_TARGETS)
     from auditor.pci import read_device  # PCI code loads only for audits that have devices
 
     names = ctx.names()

@@ -15,7 +15,7 @@ BARs. SR-IOV virtual functions vanish at reboot unless something writes sriov_nu
 from __future__ import annotations
 
 from auditor.binding import BINDING_READS, parse_ids
-from auditor.context import LIBVIRT_QEMU, Context
+from auditor.context import LIBVIRT_QEMU, NO_TARGETS, Context
 from auditor.facts import BOOT_READS, CMDLINE, DEVICE_READS, KCONFIG_READS
 from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
 
@@ -59,9 +59,7 @@ ASSIGNMENT_DRIVERS = ("vfio-pci", "pci-stub")
 def run(ctx: Context) -> Outcome:
     targets, how = ctx.targets()
     if not targets:
-        return outcome(
-            Status.SKIP, "no devices to assign: pass --device, or bind devices to vfio-pci"
-        )
+        return outcome(Status.SKIP, NO_TARGETS)
     from auditor.binding import read_binding_config
     from auditor.pci import read_device
 
@@ -69,7 +67,7 @@ def run(ctx: Context) -> Outcome:
     config = read_binding_config(host)
     boot_ids = _boot_cmdline_ids(ctx)
     managed = _guest_modes(ctx)
-    evidence = [Evidence("targets", f"{', '.join(targets)} ({how})")]
+    evidence = [ctx.targets_evidence()]
     evidence += _config_evidence(config, boot_ids)
     devices: list[DeviceResult] = []
     for address in targets:
