@@ -36,6 +36,24 @@ def directives_of(text: str) -> dict[str, list[str]]:
 # tests/packaging/test_deb.py verifies the units as installed, man page and all.
 
 
+def verify(analyze: str, folder: Path, env: dict[str, str] | None = None) -> None:
+    """systemd-analyze verify on the service and timer in `folder`: no warning at all."""
+    done = subprocess.run(
+        [
+            analyze,
+            "verify",
+            "--man=no",
+            str(folder / "hostaudit.service"),
+            str(folder / "hostaudit.timer"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    # verify exits 0 even for unknown keys or bad values; the warnings are the verdict.
+    assert done.returncode == 0 and done.stderr == "" and done.stdout == "", done.stderr
+
+
 def test_units_verify_without_a_warning(tmp_path):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
@@ -48,19 +66,7 @@ def test_units_verify_without_a_warning(tmp_path):
         service.replace("/usr/bin/hostaudit", str(hostaudit))
     )
     shutil.copy(UNITS / "hostaudit.timer", tmp_path)
-    done = subprocess.run(
-        [
-            analyze,
-            "verify",
-            "--man=no",
-            str(tmp_path / "hostaudit.service"),
-            str(tmp_path / "hostaudit.timer"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    # verify exits 0 even for unknown keys or bad values; the warnings are the verdict.
-    assert done.returncode == 0 and done.stderr == "" and done.stdout == "", done.stderr
+    verify(analyze, tmp_path)
 
 
 def test_the_service_is_hardened_as_documented():
@@ -122,16 +128,4 @@ def test_the_readme_drop_in_runs_the_same_command_from_pipx(tmp_path):
     (tmp_path / "hostaudit.service.d" / "pipx.conf").write_text(
         _readme_drop_in().replace("/usr/local/bin/hostaudit", str(hostaudit))
     )
-    done = subprocess.run(
-        [
-            analyze,
-            "verify",
-            "--man=no",
-            str(tmp_path / "hostaudit.service"),
-            str(tmp_path / "hostaudit.timer"),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"},
-    )
-    assert done.returncode == 0 and done.stderr == "" and done.stdout == "", done.stderr
+    verify(analyze, tmp_path, env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})
