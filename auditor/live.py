@@ -63,11 +63,7 @@ def qemu_guests() -> list[tuple[int, list[str]]]:
             (int(process.info["pid"]), list(process.info.get("cmdline") or []))
             for process in psutil.process_iter(["pid", "cmdline"])
         )
-    return [(pid, argv) for pid, argv in commands if argv and _is_qemu(argv[0])]
-
-
-def _is_qemu(program: str) -> bool:
-    return "qemu" in os.path.basename(program)
+    return [(pid, argv) for pid, argv in commands if argv and "qemu" in os.path.basename(argv[0])]
 
 
 # A QEMU command line with many devices runs to tens of kilobytes; the kernel caps argv at
