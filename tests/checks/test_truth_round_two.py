@@ -3,26 +3,15 @@ branch by branch on small hand-built hosts, plus the decoders they rest on."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from auditor.model import Status
 from auditor.parsers.pci import acs_state, capabilities, pcie_type, reset_capabilities
 from auditor.parsers.qemu import parse_qemu
 from tests.checks.test_branches import check, intel
-from tests.conftest import FIXTURES, Link, evidence_text
+from tests.conftest import Link, evidence_text, fixture_generator
 
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("make_hosts", FIXTURES / "make_hosts.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = _generator()
+GEN = fixture_generator()
 TOP = "/sys/devices/pci0000:00"
 OLD_KERNEL = "5.14.0-362.8.1.el9_3.x86_64\n"  # before reset_method: config space decides
 
