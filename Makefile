@@ -45,7 +45,8 @@ lint: $(VENV)/.test-installed
 
 # Test tools from Debian, none needed by the product: iasl (acpica-tools) recompiles the ACPI
 # fixtures, umockdev fakes udev for the pyudev path, chromium renders the HTML report, rpm
-# builds the RPM (rpmbuild) and rpmlint reviews it, zsh parses the zsh completion. tests/packaging/test_deb.py
+# builds the RPM (rpmbuild) and rpmlint reviews it, zsh parses the zsh completion, lspci
+# (pciutils) is what tests/test_conformance.py compares `hostaudit devices` with. tests/packaging/test_deb.py
 # installs the Debian build tools itself (apt-get build-dep).
 # Installed when we can (root with apt-get); otherwise their tests skip and say why.
 test-system-deps:
@@ -56,6 +57,7 @@ test-system-deps:
 	command -v rpmbuild >/dev/null || missing="$$missing rpm"; \
 	command -v rpmlint >/dev/null || missing="$$missing rpmlint"; \
 	command -v zsh >/dev/null || missing="$$missing zsh"; \
+	command -v lspci >/dev/null || missing="$$missing pciutils"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing test tools:$$missing"; \

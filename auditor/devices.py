@@ -112,6 +112,8 @@ def inventory(host: Host) -> list[dict[str, Any]]:
                 "address": address,
                 "nodedev": nodedev_name(address),
                 "class": device.kind,
+                # The numbers sysfs gave, as lspci -n prints them (None: unreadable).
+                "class_code": None if device.pci_class is None else f"{device.pci_class:06x}",
                 "ids": device.vendor_device,
                 "name": names.get(address, ""),
                 "driver": device.driver,

@@ -129,3 +129,60 @@ def test_the_readme_drop_in_runs_the_same_command_from_pipx(tmp_path):
         _readme_drop_in().replace("/usr/local/bin/hostaudit", str(hostaudit))
     )
     verify(analyze, tmp_path, env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})
+
+
+def _unit_capabilities() -> list[str]:
+    """The service's capability bounding set, as setpriv names capabilities."""
+    (value,) = directives(UNITS / "hostaudit.service")["CapabilityBoundingSet"]
+    return [name.lower().removeprefix("cap_") for name in value.split()]
+
+
+def _python_as(capabilities: list[str] | None, *args: str) -> str:
+    """The output of `python ARGS` as root, limited to `capabilities` the way systemd limits
+    the service (its bounding set, no new privileges); None: root with every capability."""
+    command = [sys.executable, *args]
+    if capabilities is not None:
+        bounding = ",".join(["-all", *(f"+{name}" for name in capabilities)])
+        command = [
+            "setpriv",
+            "--no-new-privs",
+            f"--bounding-set={bounding}",
+            "--inh-caps=-all",
+            "--",
+            *command,
+        ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+
+
+CONFIG_SIZES = (
+    "import glob, json; from auditor.host import Host; host = Host('/');"
+    "print(json.dumps({p: len(host.read_bytes(p)) for p in glob.glob('/sys/bus/pci/devices/*/config')}))"
+)
+
+
+@pytest.mark.live
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv (util-linux)"
+)
+def test_the_unit_capabilities_see_what_root_sees():
+    """Under exactly the unit's capabilities, the audit gives root's verdicts and device table,
+    and PCI configuration space reads whole, not the 64 bytes other readers get."""
+    unit = _unit_capabilities()
+    strip = lambda report: [(r["id"], r["status"], r["message"]) for r in report["results"]]  # noqa: E731
+    audits = [
+        json.loads(_python_as(caps, "-m", "auditor", "audit", "--format", "json"))
+        for caps in (None, unit)
+    ]
+    assert strip(audits[0]) == strip(audits[1])
+    tables = [
+        json.loads(_python_as(caps, "-m", "auditor", "devices", "--format", "json"))
+        for caps in (None, unit)
+    ]
+    assert tables[0] == tables[1]
+    as_root, as_unit = (json.loads(_python_as(caps, "-c", CONFIG_SIZES)) for caps in (None, unit))
+    assert as_root == as_unit
+    if as_root:
+        assert any(size > 64 for size in as_root.values())
+        # Without CAP_SYS_ADMIN the kernel gives the header only: what the unit must avoid.
+        without = [cap for cap in unit if cap != "sys_admin"]
+        assert set(json.loads(_python_as(without, "-c", CONFIG_SIZES)).values()) == {64}

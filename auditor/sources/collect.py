@@ -44,6 +44,9 @@ KMSG_LIMIT = 4 << 20
 KMSG_RECORD_SIZE = 8192  # a read from /dev/kmsg smaller than one record fails with EINVAL
 MAX_MEMBERS = 200000  # names in one snapshot (4,000 functions: ~50,000), and in one folder
 MAX_SYMLINK_HOPS = 40  # links followed in one lookup, as the kernel allows (MAXSYMLINKS)
+# What sysfs (a page: 4 KiB, 64 KiB on some arm64 and ppc64 kernels) and procfs (0) report as
+# the size of every attribute, whatever it holds: never a bound, only a reason to read.
+PSEUDO_SIZES = frozenset((0, 4096, 16384, 65536))
 MAX_DIR_FDS = 256  # folder descriptors RootFS keeps open to avoid walking from the root again
 
 # Host facts every snapshot carries, besides what the checks read.
@@ -433,18 +436,22 @@ class RootFS(object):
             info = os.fstat(probe)
             if not stat.S_ISREG(info.st_mode):
                 raise NotRegularError(path)
-            if info.st_size > limit:  # a sparse giant is refused without reading a byte
+            # sysfs attributes say 4096 (a page) and procfs files 0, whatever they hold
+            # (fs/sysfs/file.c sysfs_add_file_mode_ns(), fs/proc/generic.c): their size is
+            # known only by reading, and the limit applies to the bytes read below. Any
+            # other size is the file's own: a sparse giant is refused without a byte read.
+            trusted = info.st_size not in PSEUDO_SIZES
+            if trusted and info.st_size > limit:
                 raise OSError(errno.EFBIG, "larger than %d bytes" % limit, path)
             fd = self._open_checked(probe, info, name, folder)
         finally:
             os.close(probe)
         try:
-            # One read of the size fstat gives, and one more only where a short read is not
-            # the end: procfs and sysfs files (on the live host) say 0 or 4096 whatever
-            # they hold, and give their content a page at a time.
+            # One read of the size fstat gives where that size is the file's own, and reads
+            # until the end where it is not: procfs and sysfs give content a page at a time.
             chunks: "List[bytes]" = []
             size = 0
-            want = min(info.st_size, limit) + 1 if info.st_size else 65536
+            want = min(info.st_size, limit) + 1 if trusted else min(limit + 1, 65536)
             while True:
                 chunk = os.read(fd, want)
                 size += len(chunk)
@@ -455,9 +462,9 @@ class RootFS(object):
                     raise BudgetError(path, self.budget)
                 if chunk:
                     chunks.append(chunk)
-                if not chunk or (len(chunk) < want and not self.live):
+                if not chunk or (trusted and len(chunk) < want and not self.live):
                     return b"".join(chunks), info
-                want = 65536
+                want = min(limit + 1 - size, 65536)
         finally:
             os.close(fd)
 
