@@ -7,8 +7,21 @@ from auditor.host import Host
 from auditor.model import Evidence
 from auditor.parsers.cmdline import Param, parse_cmdline
 from auditor.parsers.kconfig import parse_kconfig
-from auditor.parsers.kernel_log import parse_dmesg, parse_kmsg_record
+from auditor.parsers.kernel_log import (
+    BANNER,
+    DEFAULT_DOMAIN,
+    GROUPS_SINCE,
+    Completeness,
+    completeness,
+    earliest_dmesg_time,
+    earliest_kmsg_time,
+    find,
+    iommu_started,
+    parse_dmesg,
+    parse_kmsg_record,
+)
 from auditor.parsers.procfs import boot_time as parse_btime
+from auditor.parsers.procfs import release_version
 from auditor.record import record
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -21,6 +34,7 @@ VENDOR_OF_TABLE = {"DMAR": "intel", "IVRS": "amd", "IORT": "arm"}
 CMDLINE = "/proc/cmdline"
 CPUINFO = "/proc/cpuinfo"
 OSRELEASE = "/proc/sys/kernel/osrelease"
+PROC_VERSION = "/proc/version"
 IOMMU_CLASS = "/sys/class/iommu"
 IOMMU_GROUPS = "/sys/kernel/iommu_groups"
 KMSG = "/dev/kmsg"
@@ -28,6 +42,10 @@ PCI_DEVICES = "/sys/bus/pci/devices"
 PCI_DRIVERS = "/sys/bus/pci/drivers"
 UDEV_DATA = "/run/udev/data"
 SAVED_DMESG = "/var/log/dmesg"
+
+# What reading the kernel log touches: the ring buffer, the saved log, and the running
+# release (a log of another kernel is not this kernel's). Checks that read the log declare it.
+LOG_READS = (KMSG, SAVED_DMESG, OSRELEASE, PROC_VERSION)
 
 # Where the next boot's command line is written (auditor.boot reads these); checks that use
 # auditor.boot declare BOOT_READS. Kept here so a check's header needs no boot parser.
@@ -68,7 +86,7 @@ DEVICE_READS = (
     f"{IOMMU_GROUPS}/*/reserved_regions",
     UDEV_DATA,
     f"{UDEV_DATA}/+pci:*",
-    OSRELEASE,
+    *LOG_READS,  # the kernel release: /proc, else the log's banner
 )
 
 
@@ -90,9 +108,33 @@ def running_cmdline(host: Host) -> tuple[Param, ...]:
 
 
 def kernel_release(host: Host) -> str | None:
-    """The running kernel's release (`uname -r`), None if the root does not say."""
+    """The running kernel's release (`uname -r`), None if the root does not say: from
+    /proc/sys/kernel/osrelease (a sosreport's `uname -a` is laid there), else /proc/version,
+    else the kernel log's own 'Linux version' banner (init/version.c linux_banner)."""
+    key = ("kernel-release", "")
+    if key not in host.derived:
+        host.derived[key] = _release_file(host) or _release_from_log(host)
+    return host.derived[key]
+
+
+def _release_file(host: Host) -> str | None:
+    """The release as /proc says it (osrelease, else the third word of /proc/version)."""
+    for path in (OSRELEASE, PROC_VERSION):
+        try:
+            text = host.read_text(path, limit=4096).strip()
+        except (HostError, NotCollectedError, ReadBudgetError):
+            continue
+        if path == OSRELEASE and text:
+            return text
+        words = text.split()
+        if len(words) > 2 and text.startswith(BANNER):
+            return words[2]
+    return None
+
+
+def _release_from_log(host: Host) -> str | None:
     try:
-        return host.read_text(OSRELEASE).strip() or None
+        return kernel_log(host).completeness.release
     except (HostError, NotCollectedError, ReadBudgetError):
         return None
 
@@ -170,37 +212,113 @@ def iommu_activity(host: Host) -> IommuActivity:
     return IommuActivity(units, groups, visible)
 
 
-# Printed only once the DMA-remapping driver has started: intel_iommu_init() after
-# init_dmars() ("PCI-DMA: " on 2.6 kernels, "DMAR: " later), amd_iommu_init_dma_ops() on
-# kernels that predate /sys/class/iommu. Option parsers' "IOMMU enabled" proves nothing.
-IOMMU_STARTED_LINES = (
-    "Intel(R) Virtualization Technology for Directed I/O",
-    "AMD-Vi: Lazy IO/TLB flushing enabled",
-    "AMD-Vi: IO/TLB flush on unmap enabled",
-    "AMD-Vi: Initialized for Passthrough Mode",
-)
-
-
 @record
 class KernelLog:
-    """Kernel log messages and where they came from."""
+    """Kernel log messages, where they came from, and whether the log is whole (then the
+    absence of a message the kernel always prints is evidence)."""
 
     source: str
     messages: list[str]
+    completeness: Completeness = Completeness(False, "not judged")
+
+    @property
+    def whole(self) -> bool:
+        return self.completeness.whole
+
+    def about(self) -> Evidence:
+        """The evidence line saying whether this log is whole, and why."""
+        return Evidence(f"{self.source} (kernel log)", self.completeness.why)
 
 
 def kernel_log(host: Host) -> KernelLog:
     """The kernel log: /dev/kmsg on the live host (or the records a snapshot took from it),
-    else the root's saved /var/log/dmesg (a sosreport's `dmesg` output).
+    else the root's saved /var/log/dmesg (a sosreport's `dmesg` output). Read and judged once
+    per audit.
 
     Raises HostError when neither can be read (the last error says why).
     """
+    key = ("kernel-log", "")
+    cached = host.derived.get(key)
+    if isinstance(cached, KernelLog):
+        return cached
+    if isinstance(cached, HostError):
+        raise cached
+    try:
+        log = _read_kernel_log(host)
+    except HostError as exc:
+        host.derived[key] = exc
+        raise
+    host.derived[key] = log
+    return log
+
+
+def _read_kernel_log(host: Host) -> KernelLog:
     if host.has_kmsg:
         try:
-            return KernelLog(KMSG, [parse_kmsg_record(record) for record in host.read_kmsg(KMSG)])
+            records = host.read_kmsg(KMSG)
+            messages = [parse_kmsg_record(record) for record in records]
+            earliest = earliest_kmsg_time(records[0]) if records else None
+            return KernelLog(KMSG, messages, _judged(host, messages, earliest))
         except HostError:
             pass  # dmesg_restrict or a container without /dev/kmsg: try the saved log
-    return KernelLog(host.saved_log, parse_dmesg(host.read_text(host.saved_log)))
+    text = host.read_text(host.saved_log)
+    messages = parse_dmesg(text)
+    return KernelLog(host.saved_log, messages, _judged(host, messages, earliest_dmesg_time(text)))
+
+
+def _judged(host: Host, messages: list[str], earliest: float | None) -> Completeness:
+    """completeness(), and a log of another kernel than the running one is not whole for it
+    (a saved /var/log/dmesg left by an earlier boot)."""
+    judged = completeness(messages, earliest)
+    running = _release_file(host)
+    if judged.whole and running and judged.release and judged.release != running:
+        return Completeness(
+            False,
+            f"not whole for this kernel: the log is of {judged.release}, the running kernel is {running}",
+            judged.release,
+        )
+    return judged
+
+
+@record
+class LogActivity:
+    """What a kernel log says of the IOMMU: active (True), not active (False: a whole log
+    without any record an active driver prints), or cannot tell (None)."""
+
+    active: bool | None
+    evidence: tuple[Evidence, ...]
+
+
+def iommu_activity_in_log(host: Host, vendor: str | None) -> LogActivity:
+    """Whether the kernel log proves an IOMMU driver started, or (whole) proves none did."""
+    try:
+        log = kernel_log(host)
+    except HostError as exc:
+        return LogActivity(None, (Evidence("kernel log", str(exc)),))
+    proof = iommu_started(log.messages)
+    if proof is not None:
+        return LogActivity(True, (Evidence(log.source, proof),))
+    evidence = [log.about()]
+    default = find(log.messages, DEFAULT_DOMAIN)
+    if default:  # printed with no IOMMU too: shown, never taken as proof
+        evidence.append(
+            Evidence(log.source, f"{default[0]} (printed whether or not an IOMMU runs)")
+        )
+    version = release_version(log.completeness.release) or (0, 0)
+    if log.whole and (vendor == "intel" or version >= GROUPS_SINCE):
+        evidence.append(
+            Evidence(
+                log.source, "no 'Adding to iommu group' or IOMMU start-up record in the whole log"
+            )
+        )
+        return LogActivity(False, tuple(evidence))
+    return LogActivity(None, tuple(evidence))
+
+
+def iommu_started_in_log(host: Host) -> Evidence | None:
+    """The kernel log record proving the IOMMU driver started, for roots without sysfs proof."""
+    activity = iommu_activity_in_log(host, None)
+    return activity.evidence[0] if activity.active else None
 
 
 def boot_time(host: Host) -> float | None:
@@ -216,18 +334,6 @@ def boot_time(host: Host) -> float | None:
         return parse_btime(host.read_text("/proc/stat"))
     except HostError:
         return None
-
-
-def iommu_started_in_log(host: Host) -> Evidence | None:
-    """The kernel log line proving the IOMMU driver started, for kernels without sysfs proof."""
-    try:
-        log = kernel_log(host)
-    except HostError:
-        return None
-    for message in log.messages:
-        if any(line in message for line in IOMMU_STARTED_LINES):
-            return Evidence(log.source, message)
-    return None
 
 
 def default_witness(host: Host, vendor: str | None, firmware_ok: bool) -> Default | None:
@@ -247,14 +353,16 @@ def default_witness(host: Host, vendor: str | None, firmware_ok: bool) -> Defaul
         return None  # an option decided the running state: it shows nothing of the default
     release = kernel_release(host) or "running"
     activity = iommu_activity(host)
-    if activity.active or (not activity.visible and iommu_started_in_log(host) is not None):
+    logged = None if activity.visible else iommu_activity_in_log(host, vendor).active
+    if activity.active or logged:
         return True, (
             f"the running kernel {release} has it active with no intel_iommu= option: "
             "on by default on this host"
         )
-    if activity.visible and firmware_ok:
+    if (activity.visible or logged is False) and firmware_ok:
+        seen = "" if activity.visible else " (its whole boot log shows no IOMMU started)"
         return False, (
-            f"the running kernel {release} has none active with no intel_iommu= option and a "
-            "well-formed DMAR table: off by default"
+            f"the running kernel {release} has none active{seen} with no intel_iommu= option "
+            "and a well-formed DMAR table: off by default"
         )
     return None

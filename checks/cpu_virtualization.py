@@ -9,21 +9,18 @@ physical devices.
 from __future__ import annotations
 
 from auditor.context import Context
-from auditor.errors import HostError
-from auditor.facts import CPUINFO, KMSG, SAVED_DMESG, kernel_log
+from auditor.errors import HostError, NotCollectedError
+from auditor.facts import CPUINFO, LOG_READS, kernel_log, kernel_release
+from auditor.host import Host
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
-from auditor.parsers.kernel_log import find
-from auditor.parsers.procfs import cpu_flags
+from auditor.parsers.kernel_log import firmware_disabled_virtualization
+from auditor.parsers.procfs import cpu_flags, release_version
 
 KVM_DEVICE = "/dev/kvm"
 HARDWARE_MODULES = {"vmx": "kvm_intel", "svm": "kvm_amd"}
-# Kernel messages when firmware keeps virtualization off: arch/x86/kernel/cpu/feat_ctl.c,
-# arch/x86/kvm/svm/svm.c, arch/x86/kvm/vmx/vmx.c.
-FIRMWARE_OFF_LINES = (
-    "VMX (outside TXT) disabled by BIOS",
-    "disabled by bios",
-    "SVM disabled (by BIOS)",
-)
+# Since Linux 5.6 the kernel clears the vmx flag when firmware leaves VT-x off
+# (arch/x86/kernel/cpu/feat_ctl.c init_ia32_feat_ctl()): there the flag alone proves it on.
+FLAG_CLEARED_SINCE = (5, 6)
 
 CHECK = Check(
     id="cpu.virtualization",
@@ -36,14 +33,22 @@ CHECK = Check(
         "/sys/module/kvm_intel",
         "/sys/module/kvm_amd",
         "/sys/module/kvm_pvm",
-        KMSG,
-        SAVED_DMESG,
+        *LOG_READS,
     ),
     remediation=(
         "Enable Intel Virtualization Technology (VT-x) or AMD SVM in the firmware setup.",
         "Load the KVM module: modprobe kvm_intel (Intel) or modprobe kvm_amd (AMD).",
     ),
-    references=("arch/x86/kernel/cpu/feat_ctl.c", "virt-host-validate(1)"),
+    references=(
+        "arch/x86/kernel/cpu/feat_ctl.c",
+        "arch/x86/kvm/vmx/vmx.c, arch/x86/kvm/svm/svm.c, arch/x86/kvm/x86.c",
+        "virt-host-validate(1)",
+    ),
+)
+
+FIRMWARE_FIX = (
+    "Enable Intel Virtualization Technology (VT-x) or AMD SVM in the firmware setup, then "
+    "power-cycle the host.",
 )
 
 
@@ -54,7 +59,11 @@ def run(ctx: Context) -> Outcome:
     except HostError as exc:
         return outcome(Status.ERROR, f"cannot read {CPUINFO}: {exc}")
     hardware = sorted(flag for flag in HARDWARE_MODULES if flag in flags)
-    kvm = host.exists(KVM_DEVICE)
+    kvm_unknown = ""
+    try:
+        kvm: bool | None = host.exists(KVM_DEVICE)
+    except NotCollectedError as exc:  # a sosreport holds no device nodes
+        kvm, kvm_unknown = None, exc.reason
     modules = [
         name
         for name in ("kvm", "kvm_intel", "kvm_amd", "kvm_pvm")
@@ -66,13 +75,33 @@ def run(ctx: Context) -> Outcome:
             f"vendor {vendor or 'unknown'}, flags: {' '.join(hardware) or 'no vmx/svm'}"
             + (", hypervisor" if "hypervisor" in flags else ""),
         ),
-        Evidence(KVM_DEVICE, "present" if kvm else "absent"),
+        Evidence(
+            KVM_DEVICE, {True: "present", False: "absent", None: f"not known: {kvm_unknown}"}[kvm]
+        ),
         Evidence("/sys/module", ", ".join(modules) or "no kvm modules loaded"),
     ]
     if hardware and kvm:
         return outcome(
             Status.PASS, f"{'/'.join(hardware)} present and {KVM_DEVICE} available", evidence
         )
+    firmware_off: list[str] = []
+    try:
+        log = kernel_log(host)
+        firmware_off = firmware_disabled_virtualization(log.messages)
+        evidence += [Evidence(log.source, line) for line in firmware_off[:3]]
+        evidence.append(log.about())
+    except HostError:
+        pass
+    if firmware_off and not kvm:
+        # Before Linux 5.6 the flag stays although firmware keeps VT-x off: the log decides.
+        return outcome(
+            Status.FAIL,
+            f"hardware virtualization is disabled in the firmware setup (kernel log: {firmware_off[0]})",
+            evidence,
+            FIRMWARE_FIX,
+        )
+    if hardware and kvm is None:
+        return _without_dev_kvm(host, hardware, modules, evidence, kvm_unknown)
     if hardware:
         module = HARDWARE_MODULES[hardware[0]]
         return outcome(
@@ -95,16 +124,6 @@ def run(ctx: Context) -> Outcome:
                 "Audit a physical host, or a VM with nested hardware virtualization and a virtual IOMMU.",
             ),
         )
-    try:
-        log = kernel_log(host)
-        firmware_off = find(log.messages, *FIRMWARE_OFF_LINES)
-        evidence += [Evidence(log.source, line) for line in firmware_off[:3]]
-    except HostError:
-        firmware_off = []
-    if firmware_off:
-        return outcome(
-            Status.FAIL, "hardware virtualization is disabled in the firmware setup", evidence
-        )
     if "hypervisor" in flags:
         return outcome(
             Status.FAIL,
@@ -115,3 +134,33 @@ def run(ctx: Context) -> Outcome:
             ),
         )
     return outcome(Status.FAIL, "the CPU reports no hardware virtualization (vmx/svm)", evidence)
+
+
+def _without_dev_kvm(
+    host: Host, hardware: list[str], modules: list[str], evidence: list[Evidence], why: str
+) -> Outcome:
+    """A capture without device nodes (a sosreport): the CPU flags decide, where the kernel
+    clears them for firmware that keeps VT-x off (5.6+), or a loaded KVM module shows that
+    it initialised (kvm_intel and kvm_amd refuse to load when firmware keeps it off)."""
+    flag = "/".join(hardware)
+    module = HARDWARE_MODULES[hardware[0]]
+    release = kernel_release(host)
+    if module in modules:
+        return outcome(
+            Status.PASS,
+            f"{flag} present and {module} loaded ({KVM_DEVICE} not known: {why})",
+            evidence,
+        )
+    if (release_version(release) or (0, 0)) >= FLAG_CLEARED_SINCE:
+        return outcome(
+            Status.PASS,
+            f"{flag} present: the running kernel {release} clears it when firmware keeps it off "
+            f"({KVM_DEVICE} not known: {why})",
+            evidence,
+        )
+    return outcome(
+        Status.SKIP,
+        f"cannot tell: {flag} present, but kernel {release or '(release unknown)'} shows it even when "
+        f"firmware keeps it off, and {module} is not loaded ({KVM_DEVICE}: {why})",
+        evidence,
+    )

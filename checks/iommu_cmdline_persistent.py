@@ -28,13 +28,12 @@ from auditor.facts import (
     IOMMU_GROUPS,
     IOMMU_TABLES,
     KCONFIG_READS,
-    KMSG,
+    LOG_READS,
     OSRELEASE,
-    SAVED_DMESG,
     boot_time,
     default_witness,
     iommu_activity,
-    iommu_started_in_log,
+    iommu_activity_in_log,
     iommu_vendor,
     kernel_config,
     kernel_release,
@@ -63,8 +62,7 @@ CHECK = Check(
         IOMMU_GROUPS,
         *(f"{ACPI_TABLES}/{name}" for name in IOMMU_TABLES),
         CMDLINE,
-        KMSG,
-        SAVED_DMESG,
+        *LOG_READS,
     ),
     remediation=(
         "Put the IOMMU arguments in the boot loader configuration (not only on a one-off boot "
@@ -92,8 +90,11 @@ def _running_without_iommu(
     activity = iommu_activity(host)
     if activity.visible:
         return not activity.active
-    if iommu_started_in_log(host) is not None:
-        return False
+    logged = iommu_activity_in_log(host, vendor)
+    if logged.active is not None:
+        if not logged.active:
+            evidence.extend(logged.evidence)
+        return not logged.active
     try:
         setting = evaluate(running_cmdline(host), vendor, kconfig)
     except (HostError, NotCollectedError):

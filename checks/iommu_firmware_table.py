@@ -8,8 +8,8 @@ this check decodes it and reports what the kernel would refuse.
 from __future__ import annotations
 
 from auditor.context import Context
-from auditor.errors import HostError, NeedsRootError
-from auditor.facts import ACPI_TABLES, CPUINFO, present_tables
+from auditor.errors import HostError, NeedsRootError, NotCollectedError
+from auditor.facts import ACPI_TABLES, CPUINFO, IOMMU_TABLES, LOG_READS, kernel_log, present_tables
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.procfs import cpu_flags
 
@@ -23,6 +23,7 @@ CHECK = Check(
         f"{ACPI_TABLES}/IVRS",
         f"{ACPI_TABLES}/IORT",
         CPUINFO,
+        *LOG_READS,
     ),
     remediation=(
         "Enable the IOMMU in the firmware setup: 'Intel VT-d' / 'Intel Virtualization Technology "
@@ -40,11 +41,18 @@ CHECK = Check(
 
 def run(ctx: Context) -> Outcome:
     host = ctx.host
-    if not host.is_dir(ACPI_TABLES):
+    try:
+        has_tables = host.is_dir(ACPI_TABLES)
+    except NotCollectedError:
+        has_tables = False
+    if not has_tables:
+        judged = _from_log(ctx)
+        if judged is not None:
+            return judged
         return outcome(
             Status.SKIP,
             f"no ACPI tables under {ACPI_TABLES}: not an ACPI system (device-tree firmware) "
-            "or not collected in this root",
+            "or not collected in this root, and the kernel log does not list them",
         )
     present = present_tables(host)
     if not present:
@@ -120,3 +128,66 @@ def _is_virtual_machine(ctx: Context) -> bool:
         return "hypervisor" in cpu_flags(ctx.host.read_text(CPUINFO))[1]
     except HostError:
         return False
+
+
+def _from_log(ctx: Context) -> Outcome | None:
+    """The tables as the kernel listed and parsed them at boot, where the root holds no
+    table files (a sosreport without /sys/firmware, a kernel log alone). None: the log
+    cannot tell (unreadable, or it holds no ACPI table list)."""
+    from auditor.parsers.kernel_log import TABLE_LIST_MARKERS, acpi_tables, table_in_log
+
+    try:
+        log = kernel_log(ctx.host)
+    except HostError:
+        return None
+    listed = acpi_tables(log.messages)
+    source = log.source
+    evidence = [log.about()]
+    present = [name for name in IOMMU_TABLES if name in listed]
+    if not present:
+        if not log.whole or not any(marker in listed for marker in TABLE_LIST_MARKERS):
+            return None  # an excerpt, or a boot without an ACPI table list: cannot tell
+        evidence.append(
+            Evidence(source, f"ACPI tables listed at boot: {', '.join(sorted(listed))}")
+        )
+        return outcome(
+            Status.FAIL,
+            "no DMAR, IVRS or IORT table among the ACPI tables the kernel listed at boot "
+            "(judged from the kernel log, whole from boot): the firmware exposes no IOMMU",
+            evidence,
+        )
+    fatal: list[str] = []
+    warnings: list[str] = []
+    decoded: list[str] = []
+    for name in present:
+        verdict = table_in_log(log.messages, name, listed[name])
+        evidence.append(Evidence(source, verdict.listed))
+        evidence += [
+            Evidence(source, line)
+            for line in (verdict.parsed[:2] + verdict.broken + verdict.bugs)[:6]
+        ]
+        fatal += [f"{name}: {line}" for line in verdict.broken]
+        warnings += [f"{name}: {line}" for line in verdict.bugs]
+        if verdict.parsed:
+            decoded.append(name)
+    tables = ", ".join(present)
+    where = "judged from the kernel log: the table files are not in this root"
+    if fatal:
+        return outcome(
+            Status.FAIL,
+            f"firmware IOMMU table is broken ({where}): " + "; ".join(fatal),
+            evidence,
+            ("Update the system firmware (BIOS/UEFI); report the kernel's message to the vendor.",),
+        )
+    if warnings:
+        return outcome(
+            Status.WARN,
+            f"{tables} present with firmware bugs ({where}): " + "; ".join(warnings),
+            evidence,
+        )
+    parsed = (
+        f"the kernel parsed {', '.join(decoded)}"
+        if decoded
+        else "not parsed on this boot, so its content is not known"
+    )
+    return outcome(Status.PASS, f"{tables} present ({where}; {parsed})", evidence)

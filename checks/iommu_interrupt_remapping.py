@@ -10,26 +10,22 @@ from __future__ import annotations
 
 from auditor.context import Context
 from auditor.errors import HostError
-from auditor.facts import ACPI_TABLES, CMDLINE, KMSG, SAVED_DMESG, kernel_log, running_cmdline
+from auditor.facts import (
+    ACPI_TABLES,
+    CMDLINE,
+    IOMMU_TABLES,
+    LOG_READS,
+    kernel_log,
+    present_tables,
+    running_cmdline,
+)
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.iommu_params import interrupt_remapping_disabled_by
-from auditor.parsers.kernel_log import find
+from auditor.parsers.kernel_log import REMAPPING_ENABLED, REMAPPING_FAILED, acpi_tables, find
 from auditor.parsers.procfs import interrupt_chips, remapped
 
 INTERRUPTS = "/proc/interrupts"
 ECAP_IR = 1 << 3  # Intel VT-d Extended Capability register, IR (interrupt remapping support)
-
-# Kernel log lines, from drivers/iommu/intel/irq_remapping.c and drivers/iommu/amd/init.c.
-ENABLED_LINES = (
-    "Enabled IRQ remapping in",  # "DMAR-IR: Enabled IRQ remapping in x2apic mode"
-    "Interrupt remapping enabled",  # "AMD-Vi: Interrupt remapping enabled"
-    "Enabled Interrupt-remapping",  # RHEL 6 era kernels
-)
-FAILED_LINES = (
-    "Failed to enable irq remapping",  # intel_prepare_irq_remapping() error path
-    "Disabling interrupt remapping",  # AMD-Vi, drivers/iommu/amd/init.c
-    "Not enabling interrupt remapping",  # an IO-APIC outside IR scope; enable_IR_x2apic() skipped
-)
 
 CHECK = Check(
     id="iommu.interrupt-remapping",
@@ -38,9 +34,8 @@ CHECK = Check(
     reads=(
         INTERRUPTS,
         CMDLINE,
-        KMSG,
-        SAVED_DMESG,
-        f"{ACPI_TABLES}/DMAR",
+        *LOG_READS,
+        *(f"{ACPI_TABLES}/{name}" for name in IOMMU_TABLES),
         "/sys/class/iommu",
         "/sys/class/iommu/*/intel-iommu/ecap",
     ),
@@ -81,13 +76,16 @@ def run(ctx: Context) -> Outcome:
 
     log_enabled: list[str] = []
     log_failed: list[str] = []
+    log_whole = False
     try:
         log = kernel_log(host)
-        log_enabled = find(log.messages, *ENABLED_LINES)
-        log_failed = find(log.messages, *FAILED_LINES)
+        log_enabled = find(log.messages, *REMAPPING_ENABLED)
+        log_failed = find(log.messages, *REMAPPING_FAILED)
+        log_whole = log.whole
         evidence += [Evidence(log.source, line) for line in (log_enabled + log_failed)[:6]]
         if not log_enabled and not log_failed:
             evidence.append(Evidence(log.source, "no interrupt remapping messages"))
+        evidence.append(log.about())
     except HostError as exc:
         evidence.append(Evidence("kernel log", str(exc)))
 
@@ -104,11 +102,27 @@ def run(ctx: Context) -> Outcome:
                 f"the kernel failed to enable interrupt remapping: {log_failed[-1]}",
                 evidence,
             )
-        return outcome(
-            Status.SKIP, "cannot tell: neither /proc/interrupts nor the kernel log say", evidence
-        )
+        table = ctx.results.get("iommu.firmware-table")
+        x86 = set(present_tables(host)) | set(acpi_tables(log.messages) if log_whole else ())
+        if (
+            not log_whole
+            or table is None
+            or table.status not in (Status.PASS, Status.WARN)
+            or not x86 & {"DMAR", "IVRS"}  # IORT (Arm): interrupts are isolated by the GIC ITS
+        ):
+            return outcome(
+                Status.SKIP,
+                "cannot tell: neither /proc/interrupts nor the kernel log say",
+                evidence,
+            )
+        # The firmware has a DMAR/IVRS table (iommu.firmware-table), and the kernel prints
+        # its enabling record on every boot that enables remapping: a whole log without one
+        # is a boot without it.
+        absent = "the kernel log, whole from boot, has no record of enabling it"
+    else:
+        absent = "no IR- interrupt chips"
 
-    # /proc/interrupts is readable and shows no remapped chip: remapping is off. Why?
+    # Remapping is off (no remapped chip, or a whole log without the record). Why?
     disabled_by = None
     try:
         disabled_by = interrupt_remapping_disabled_by(running_cmdline(host))
@@ -140,9 +154,7 @@ def run(ctx: Context) -> Outcome:
             evidence,
         )
     supported = " although the firmware reports support" if capability else ""
-    return outcome(
-        Status.FAIL, f"interrupt remapping not active{supported} (no IR- interrupt chips)", evidence
-    )
+    return outcome(Status.FAIL, f"interrupt remapping not active{supported} ({absent})", evidence)
 
 
 def _firmware_capability(ctx: Context, evidence: list[Evidence]) -> bool | None:

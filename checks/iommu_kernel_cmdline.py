@@ -18,12 +18,11 @@ from auditor.facts import (
     IOMMU_GROUPS,
     IOMMU_TABLES,
     KCONFIG_READS,
-    KMSG,
+    LOG_READS,
     OSRELEASE,
-    SAVED_DMESG,
     default_witness,
     iommu_activity,
-    iommu_started_in_log,
+    iommu_activity_in_log,
     iommu_vendor,
     kernel_config,
     running_cmdline,
@@ -49,8 +48,7 @@ CHECK = Check(
         IOMMU_CLASS,
         IOMMU_GROUPS,
         *(f"{ACPI_TABLES}/{name}" for name in IOMMU_TABLES),
-        KMSG,
-        SAVED_DMESG,
+        *LOG_READS,
         *BOOT_READS,
         *VFIO_INTERFACES,
     ),
@@ -95,14 +93,15 @@ def run(ctx: Context) -> Outcome:
         Evidence(IOMMU_GROUPS, f"{activity.groups} groups"),
         Evidence("VFIO interfaces", _interfaces(host)),
     ]
-    # Kernels before /sys/class/iommu (RHEL 6) and archives without it: the log can still prove it.
-    logged = None if activity.visible else iommu_started_in_log(host)
+    # Kernels before /sys/class/iommu (RHEL 6) and archives without it: the kernel log decides,
+    # by a record an active driver prints, or (a whole log) by the absence of every such record.
+    logged = None if activity.visible else iommu_activity_in_log(host, vendor)
     if logged is not None:
-        evidence.append(logged)
+        evidence += logged.evidence
     if activity.active:
         proof: str | None = f"{len(activity.units)} IOMMU unit(s), {activity.groups} IOMMU group(s)"
     else:
-        proof = f"kernel log: {logged.value}" if logged is not None else None
+        proof = f"kernel log: {logged.evidence[0].value}" if logged and logged.active else None
     if proof is not None:
         if setting.passthrough:
             return outcome(
@@ -116,6 +115,24 @@ def run(ctx: Context) -> Outcome:
                 ),
             )
         return outcome(Status.PASS, f"IOMMU active: {proof}", evidence)
+    if not activity.visible and logged is not None and logged.active is False:
+        why = "the kernel log, whole from boot, has no record an active IOMMU driver prints"
+        if setting.enabled is True:
+            return outcome(
+                Status.FAIL,
+                f"IOMMU not active although the kernel is set to enable it ({setting.reason}): {why}",
+                evidence,
+                (
+                    "Read why in the kernel log: dmesg | grep -i -e DMAR -e AMD-Vi -e IOMMU",
+                    "Check that VT-d / AMD-Vi is enabled in the firmware setup and update the firmware.",
+                ),
+            )
+        return outcome(
+            Status.FAIL,
+            f"IOMMU not active ({setting.reason}): {why}",
+            evidence,
+            _fix(ctx, vendor, params),
+        )
     if not activity.visible:
         if setting.enabled is False:
             return outcome(

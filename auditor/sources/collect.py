@@ -114,6 +114,7 @@ READS = (
     "/proc/iomem",
     "/proc/stat",
     "/proc/sys/kernel/osrelease",
+    "/proc/version",
     "/run/modprobe.d",
     "/run/modprobe.d/*.conf",
     "/run/udev/data",

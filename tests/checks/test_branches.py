@@ -219,7 +219,10 @@ def test_vt_x_disabled_in_firmware(make_host):
     }
     result = check("cpu.virtualization", make_host(spec))
     assert result.status is Status.FAIL
-    assert result.message == "hardware virtualization is disabled in the firmware setup"
+    assert result.message == (
+        "hardware virtualization is disabled in the firmware setup "
+        "(kernel log: x86/cpu: VMX (outside TXT) disabled by BIOS)"
+    )
 
 
 def test_kvm_module_not_loaded(make_host):
