@@ -143,7 +143,15 @@ def _from_log(ctx: Context) -> Outcome | None:
     listed = acpi_tables(log.messages)
     source = log.source
     evidence = [log.about()]
-    present = [name for name in IOMMU_TABLES if name in listed]
+    # Listed at boot, or (an excerpt without the list) parsed or refused by its driver.
+    verdicts = {
+        name: table_in_log(log.messages, name, listed.get(name, "")) for name in IOMMU_TABLES
+    }
+    present = [
+        name
+        for name, verdict in verdicts.items()
+        if verdict.listed or verdict.parsed or (name == "DMAR" and verdict.broken)
+    ]
     if not present:
         if not log.whole or not any(marker in listed for marker in TABLE_LIST_MARKERS):
             return None  # an excerpt, or a boot without an ACPI table list: cannot tell
@@ -160,8 +168,8 @@ def _from_log(ctx: Context) -> Outcome | None:
     warnings: list[str] = []
     decoded: list[str] = []
     for name in present:
-        verdict = table_in_log(log.messages, name, listed[name])
-        evidence.append(Evidence(source, verdict.listed))
+        verdict = verdicts[name]
+        evidence.append(Evidence(source, verdict.listed or f"{name}: not in a table list here"))
         evidence += [
             Evidence(source, line)
             for line in (verdict.parsed[:2] + verdict.broken + verdict.bugs)[:6]

@@ -210,10 +210,12 @@ PARSED_RECORDS = {
     "IVRS": ("AMD-Vi: Found IOMMU", "AMD-Vi: Using global IVHD EFR"),
 }
 # The kernel refused the table: warn_invalid_dmar() in dmar.c ("Your BIOS is broken; DMAR
-# reported at address 0!", and the DMA-remapping driver does not start), old kernels' "parse
-# DMAR table failure".
-BROKEN_RECORDS = ("DMAR reported at address 0", "parse DMAR table failure")
-OWNERS = ("DMAR", "AMD-Vi", "IVRS", "IORT")
+# reported at address 0!": detect_intel_iommu() then leaves VT-d off) and parse_dmar_table()'s
+# "DMAR: Parse DMAR table failure." ("dmar: parse DMAR table failure." before 3.x), after which
+# neither DMA nor interrupt remapping starts. Matched without case.
+BROKEN_RECORDS = ("dmar reported at address 0", "parse dmar table failure")
+# Whose records name each table's problems ("DMAR: [Firmware Bug]: ...", "AMD-Vi: [Firmware Bug]: ...").
+OWNERS = {"DMAR": ("DMAR",), "IVRS": ("AMD-Vi", "IVRS"), "IORT": ("IORT",)}
 
 
 def acpi_tables(messages: list[str]) -> dict[str, str]:
@@ -240,10 +242,16 @@ class TableVerdict:
 def table_in_log(messages: list[str], name: str, listed: str) -> TableVerdict:
     """The kernel's own records of the table `name` (DMAR, IVRS, IORT) it listed as `listed`."""
     parsed = find(messages, *PARSED_RECORDS.get(name, ()))
-    broken = find(messages, *BROKEN_RECORDS)
+    broken = (
+        [text for text in messages if any(n in text.lower() for n in BROKEN_RECORDS)]
+        if name == "DMAR"
+        else []
+    )
+    refused = set(broken)
+    owners = OWNERS.get(name, (name,))
     bugs = [
         text
         for text in find(messages, "[Firmware Bug]")
-        if text not in broken and any(owner in text for owner in OWNERS)
+        if text not in refused and any(owner in text for owner in owners)
     ]
     return TableVerdict(listed, parsed, broken, bugs)
