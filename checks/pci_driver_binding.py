@@ -66,6 +66,7 @@ def run(ctx: Context) -> Outcome:
     host = ctx.host
     config = read_binding_config(host)
     boot_ids = _boot_cmdline_ids(ctx)
+    running_ids = _running_cmdline_ids(ctx)
     managed = _guest_modes(ctx)
     evidence = [ctx.targets_evidence()]
     evidence += _config_evidence(config, boot_ids)
@@ -75,7 +76,9 @@ def run(ctx: Context) -> Outcome:
         if device is None:
             devices.append(DeviceResult(address, Status.FAIL, "does not exist on this host"))
             continue
-        status, message = _judge(ctx, device, config, boot_ids, managed.get(address, []))
+        status, message = _judge(
+            ctx, device, config, (boot_ids, running_ids), managed.get(address, [])
+        )
         devices.append(DeviceResult(address, status, message))
     problems = [d for d in devices if d.status in (Status.FAIL, Status.WARN)]
     if problems:
@@ -99,7 +102,7 @@ def _judge(
     ctx: Context,
     device: PciDevice,
     config: BindingConfig,
-    boot_ids: list[str],
+    ids: tuple[list[str], list[str]],
     modes: list[tuple[str, bool]],
 ) -> tuple[Status, str]:
     """(status, message) of one device."""
@@ -115,7 +118,7 @@ def _judge(
             f"is the boot display and {framebuffer} holds its memory: vfio-pci cannot reserve "
             "its BARs until the framebuffer lets go (video=efifb:off, or boot on another GPU)"
         )
-    persistent, takes = _persistent(device, config, boot_ids)
+    persistent, takes = _persistent(device, config, *ids)
     now = device.driver or "no driver"
     only_managed = bool(modes) and all(is_managed for _, is_managed in modes)
     if persistent and takes:
@@ -153,7 +156,9 @@ def _judge(
     )
 
 
-def _persistent(device: PciDevice, config: BindingConfig, boot_ids: list[str]) -> tuple[str, bool]:
+def _persistent(
+    device: PciDevice, config: BindingConfig, boot_ids: list[str], running_ids: list[str]
+) -> tuple[str, bool]:
     """What binds the device to vfio-pci at boot ("" if nothing), and whether it takes: an
     `ids=` binding only does when vfio-pci loads before the host driver."""
     if config.driverctl.get(device.address) == "vfio-pci":
@@ -170,9 +175,24 @@ def _persistent(device: PciDevice, config: BindingConfig, boot_ids: list[str]) -
     first = config.loads_before(host_driver)
     if first:
         return f"{where}, and {first}", True
+    if (
+        device.driver == "vfio-pci"
+        and device.vendor_device in boot_ids
+        and device.vendor_device in running_ids
+    ):
+        # The running boot had the same vfio-pci.ids= and the device is on vfio-pci: that
+        # boot is the witness that the binding takes, whatever loads vfio-pci.
+        return f"{where}; the running boot had the same and bound it", True
     driver = host_driver or "its host driver"
+    if config.vfio_module:
+        form = f"vfio-pci is a module ({config.vfio_module})"
+    else:
+        form = (
+            "whether vfio-pci is built in or a module is not known here (no /sys/module/"
+            "vfio_pci, modules.builtin or kernel config)"
+        )
     return (
-        f"has {where}, but vfio-pci is a module and nothing loads it before {driver} "
+        f"has {where}, but {form} and nothing loads it before {driver} "
         "(no softdep, initramfs entry or blacklist): the host driver may claim it first"
     ), False
 
@@ -222,6 +242,19 @@ def _boot_cmdline_ids(ctx: Context) -> list[str]:
     ]
 
 
+def _running_cmdline_ids(ctx: Context) -> list[str]:
+    """vendor:device ids given to vfio-pci on the running kernel's command line."""
+    from auditor.errors import HostError, NotCollectedError
+    from auditor.facts import running_cmdline
+    from auditor.parsers.cmdline import values
+
+    try:
+        params = running_cmdline(ctx.host)
+    except (HostError, NotCollectedError):
+        return []
+    return [i for param in values(params, "vfio_pci.ids") for i in parse_ids(param.value)]
+
+
 def _guest_modes(ctx: Context) -> dict[str, list[tuple[str, bool]]]:
     """address -> [(guest, managed)] for every <hostdev> of every readable guest."""
     modes: dict[str, list[tuple[str, bool]]] = {}
@@ -250,6 +283,8 @@ def _config_evidence(config: BindingConfig, boot_ids: list[str]) -> list[Evidenc
     ]
     if config.vfio_builtin:
         found.append(Evidence("vfio-pci built in", config.vfio_builtin))
+    if config.vfio_module:
+        found.append(Evidence("vfio-pci a loadable module", config.vfio_module))
     if config.initramfs:
         found.append(Evidence(config.initramfs, "loads vfio-pci in the initramfs"))
     if config.modules_load:

@@ -269,6 +269,50 @@ def test_what_binds_a_device_at_boot(make_host, files, status, text):
     assert text in said(result)
 
 
+@pytest.mark.parametrize(
+    ("files", "form"),
+    [
+        ({}, "whether vfio-pci is built in or a module is not known here"),
+        ({"/sys/module/vfio_pci/initstate": "live\n"}, "vfio-pci is a module (/sys/module/vfio_pci/initstate exists"),
+        ({"/lib/modules/5.14.0-362.8.1.el9_3.x86_64/modules.builtin": "kernel/fs/ext4/ext4.ko\n"}, "vfio-pci is a module (not in /lib/modules/5.14.0-362.8.1.el9_3.x86_64/modules.builtin)"),
+        ({"/boot/config-5.14.0-362.8.1.el9_3.x86_64": "CONFIG_VFIO_PCI=m\n"}, "vfio-pci is a module (CONFIG_VFIO_PCI=m)"),
+    ],
+)  # fmt: skip
+def test_vfio_pci_is_called_a_module_only_on_evidence(make_host, files, form):
+    """kernel/module/sysfs.c: initstate exists only for a loadable module."""
+    spec = gpu_host(driver_override="vfio-pci")
+    spec[VFIO_CONF] = "options vfio-pci ids=10de:1b81\n"
+    spec.update(files)
+    result = binding(make_host, spec)
+    assert result.status is Status.WARN
+    assert form in result.message
+
+
+def test_a_built_in_vfio_pci_shows_in_sys_module_without_initstate(make_host):
+    spec = gpu_host(driver_override="vfio-pci")
+    spec[VFIO_CONF] = "options vfio-pci ids=10de:1b81\n"
+    spec["/sys/module/vfio_pci/parameters/ids"] = "\n"
+    result = binding(make_host, spec)
+    assert result.status is Status.PASS
+    assert "vfio-pci is built into the kernel (/sys/module/vfio_pci without initstate)" in said(
+        result
+    )
+
+
+def test_the_running_boot_witnesses_the_same_binding(make_host):
+    """vfio-pci.ids= on the running and the next command line, the device on vfio-pci now:
+    the running boot shows the binding takes, with nothing known of how vfio-pci loads."""
+    entry = "title x\nversion 5.14.0-362.8.1.el9_3.x86_64\nlinux /vmlinuz\noptions ro vfio-pci.ids=10de:1b81\n"
+    spec = gpu_host()
+    spec.update({"/boot/loader/entries/a.conf": entry, "/boot/grub2/grub.cfg": "blscfg\n"})
+    spec["/proc/cmdline"] = "ro intel_iommu=on vfio-pci.ids=10de:1b81\n"
+    result = binding(make_host, spec)
+    assert result.status is Status.PASS
+    assert "the running boot had the same and bound it" in said(result)
+    spec["/proc/cmdline"] = "ro intel_iommu=on\n"  # bound by hand this boot: no witness
+    assert binding(make_host, spec).status is Status.WARN
+
+
 def test_blacklisting_the_host_driver_needs_vfio_loaded(make_host):
     spec = gpu_host()
     spec[f"{TOP}/0000:00:01.0/0000:01:00.0/driver"] = Link("../../../../bus/pci/drivers/nouveau")
