@@ -12,6 +12,7 @@ from auditor.context import Context
 from auditor.errors import FileMissingError, HostError
 from auditor.facts import (
     CMDLINE,
+    MODPROBE_DIRS,
     MODPROBE_READS,
     OSRELEASE,
     kernel_release,
@@ -40,6 +41,7 @@ CHECK = Check(
         "/sys/module/kvm",
         "/sys/module/vfio_iommu_type1",
         "/sys/module/iommufd",
+        "/sys/module",
         *MODPROBE_READS,
         CMDLINE,
         OSRELEASE,
@@ -67,6 +69,14 @@ def run(ctx: Context) -> Outcome:
     problems: list[str] = []
     release = release_version(kernel_release(host))
 
+    # Name only the sources actually read: a root may hold no /sys/module (a chroot, a
+    # bare folder) or no modprobe.d at all.
+    read: list[str] = []
+    not_read: list[str] = []
+    if any(host.is_dir(folder) for folder in MODPROBE_DIRS):
+        read.append("modprobe.d")
+    else:
+        not_read.append("modprobe.d (no modprobe.d folder in this root)")
     options: list[tuple[str, ModuleOption]] = []
     for path in modprobe_files(host):
         try:
@@ -75,9 +85,12 @@ def run(ctx: Context) -> Outcome:
             problems.append(str(exc))
     try:
         params = running_cmdline(host)
+        read.append("command line")
     except HostError as exc:
         params = ()
         problems.append(str(exc))
+    live_root = host.is_dir("/sys/module")
+    uncaptured: list[str] = []
 
     for module, name, last in PARAMETERS:
         full = f"{module}.{name}"
@@ -89,10 +102,16 @@ def run(ctx: Context) -> Outcome:
             if kstrtobool(live):
                 unsafe.append(f"{full} is on in the running kernel")
         except FileMissingError:
-            if removed:
+            if not live_root:
+                state = "not in this root (no /sys/module)"
+            elif removed:
                 state = "removed in Linux 4.12: not applicable"
             elif host.exists(f"/sys/module/{module}"):
-                state = "module loaded without this parameter"
+                if module == "kvm":  # only with CONFIG_KVM_DEVICE_ASSIGNMENT, before 4.12
+                    state = "module loaded without this parameter"
+                else:  # every vfio_iommu_type1 and iommufd has it: a gap in the capture
+                    state = "module loaded, but this parameter is not in this capture"
+                    uncaptured.append(full)
             else:
                 state = "module not loaded"
             evidence.append(Evidence(sysfs, state))
@@ -110,6 +129,10 @@ def run(ctx: Context) -> Outcome:
                 if kstrtobool(param.value) and not removed:
                     unsafe.append(f"the kernel command line sets {param}")
 
+    if live_root:
+        read.insert(0, "live /sys/module")
+    else:
+        not_read.insert(0, "live values (no /sys/module in this root)")
     if unsafe:
         status = Status.WARN if ctx.param(CHECK, "override_warns") else Status.FAIL
         return outcome(status, "unsafe interrupts allowed: " + "; ".join(unsafe), evidence)
@@ -117,8 +140,16 @@ def run(ctx: Context) -> Outcome:
         return outcome(
             Status.ERROR, "could not read every setting: " + "; ".join(problems), evidence
         )
-    return outcome(
-        Status.PASS,
-        "no unsafe-interrupt override is set (live, modprobe.d, command line)",
-        evidence,
+    sources = f"read: {', '.join(read)}" + (
+        f"; not read: {', '.join(not_read)}" if not_read else ""
     )
+    if uncaptured:
+        return outcome(
+            Status.SKIP,
+            f"cannot tell: {' and '.join(uncaptured)} is not in this capture although its module "
+            f"is loaded (settable at run time); no override elsewhere ({sources})",
+            evidence,
+        )
+    if not read:
+        return outcome(Status.SKIP, f"cannot tell: no setting could be read ({sources})", evidence)
+    return outcome(Status.PASS, f"no unsafe-interrupt override is set ({sources})", evidence)

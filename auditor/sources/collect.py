@@ -150,6 +150,7 @@ READS = (
     "/sys/kernel/iommu_groups",
     "/sys/kernel/iommu_groups/*/devices",
     "/sys/kernel/iommu_groups/*/reserved_regions",
+    "/sys/module",
     "/sys/module/iommufd",
     "/sys/module/iommufd/parameters/allow_unsafe_interrupts",
     "/sys/module/kvm",

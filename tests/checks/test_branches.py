@@ -364,3 +364,32 @@ def test_option_parser_message_is_not_proof(make_host):
     assert check("iommu.kernel-cmdline", make_host(spec)).status is Status.SKIP
     spec["/var/log/dmesg"] += "PCI-DMA: Intel(R) Virtualization Technology for Directed I/O\n"
     assert check("iommu.kernel-cmdline", make_host(spec)).status is Status.PASS
+
+
+def test_unsafe_interrupts_names_only_the_sources_it_read(make_host):
+    bare = check("kvm.unsafe-interrupts", make_host({"/proc/cmdline": "ro quiet\n"}))
+    assert bare.status is Status.PASS
+    assert bare.message == (
+        "no unsafe-interrupt override is set (read: command line; not read: live values "
+        "(no /sys/module in this root), modprobe.d (no modprobe.d folder in this root))"
+    )
+    full = {
+        "/proc/cmdline": "ro quiet\n",
+        "/etc/modprobe.d/kvm.conf": "options kvm_intel nested=1\n",
+        "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts": "N\n",
+    }
+    result = check("kvm.unsafe-interrupts", make_host(full))
+    assert result.message == (
+        "no unsafe-interrupt override is set (read: live /sys/module, modprobe.d, command line)"
+    )
+
+
+def test_a_loaded_vfio_module_without_its_parameter_is_a_capture_gap(make_host):
+    """vfio_iommu_type1 has had allow_unsafe_interrupts since it exists: a capture that holds
+    the module but not the parameter cannot say what it is now."""
+    spec = {"/proc/cmdline": "ro\n", "/sys/module/vfio_iommu_type1/refcnt": "0\n"}
+    result = check("kvm.unsafe-interrupts", make_host(spec))
+    assert result.status is Status.SKIP
+    assert result.message.startswith(
+        "cannot tell: vfio_iommu_type1.allow_unsafe_interrupts is not in this capture"
+    )
