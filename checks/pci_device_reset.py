@@ -80,14 +80,17 @@ def run(ctx: Context) -> Outcome:
                 DeviceResult(address, Status.PASS, f"resets by {', '.join(found.function_level)}")
             )
             continue
-        if "bus" in found.methods:
+        # The kernel lists `bus` when the function was alone on its bus *when probed*:
+        # function 0 is probed before its siblings join the bus (pci_init_reset_methods(),
+        # pci_parent_bus_reset() in drivers/pci/pci.c), so the bus is read again as it is now.
+        if "bus" in found.methods and not peers:
             devices.append(
                 DeviceResult(
                     address, Status.PASS, f"resets by a bus reset of {bridge} (alone on its bus)"
                 )
             )
             continue
-        if bridge is None or bus_reset_quirked(host, bridge):
+        if "bus" not in found.methods and (bridge is None or bus_reset_quirked(host, bridge)):
             where = "it is on the root bus" if bridge is None else f"{bridge} cannot reset its bus"
             devices.append(
                 DeviceResult(

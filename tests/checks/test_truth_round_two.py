@@ -146,6 +146,11 @@ def test_reset_by_flr_or_pm_passes(make_host):
 def test_the_kernels_own_list_wins(make_host):
     spec = gpu_host(flr=True, reset_method="bus")  # the kernel says what it does
     assert check("pci.device-reset", make_host(spec), ("0000:01:00.0",)).devices[0].message == (
+        "has no function-level reset; vfio-pci resets 0000:01:00.0, 0000:01:00.1 together "
+        "by a bus reset of 0000:00:01.0"
+    )
+    alone = {k: v for k, v in spec.items() if "0000:01:00.1" not in k}  # audio gone
+    assert check("pci.device-reset", make_host(alone), ("0000:01:00.0",)).devices[0].message == (
         "resets by a bus reset of 0000:00:01.0 (alone on its bus)"
     )
     spec = gpu_host(flr=True)
@@ -154,6 +159,18 @@ def test_the_kernels_own_list_wins(make_host):
     assert "reset_method absent (Linux 6.8)" in evidence_text(result)
     assert result.status is Status.PASS  # ... but vfio-pci resets the whole bus: both vfio
     assert "vfio-pci resets 0000:01:00.0, 0000:01:00.1 together" in said(result)
+
+
+def test_a_listed_bus_reset_with_the_host_audio_on_the_bus_warns(make_host):
+    """Function 0 is probed before function 1 joins the bus, so the kernel lists `bus` for the
+    GPU although its HDMI audio function, used by the host, shares the bus now."""
+    spec = gpu_host(reset_method="bus")
+    spec[f"{TOP}/0000:00:01.0/0000:01:00.1/driver"] = Link(
+        "../../../../bus/pci/drivers/snd_hda_intel"
+    )
+    result = check("pci.device-reset", make_host(spec), ("0000:01:00.0",))
+    assert result.status is Status.WARN
+    assert "whose bus also holds 0000:01:00.1 (snd_hda_intel) used by the host" in result.message
 
 
 def test_only_a_bus_reset_with_a_host_device_on_the_bus_warns(make_host):
