@@ -19,7 +19,7 @@ from auditor.errors import UsageError
 from auditor.escape import printable
 from auditor.host import Host
 from auditor.parsers.pci import address_parts, nodedev_name, normalise_address
-from auditor.pci import DMA_SAFE_DRIVERS, PciDevice, all_devices, group_members, read_device
+from auditor.pci import PciDevice, all_devices, group_members, group_problems, read_device
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
@@ -184,14 +184,11 @@ def assignable(host: Host, device: PciDevice) -> tuple[bool, list[str]]:
         return False, ["a bridge"]
     if device.iommu_group is None:
         return False, ["in no IOMMU group (IOMMU off, or it does not cover this device)"]
-    # A group member on a host driver blocks the group (VFIO viability); others just go along.
-    blockers = [
-        f"group {device.iommu_group} also holds {p.address} on host driver {p.driver}"
-        for p in _group_peers(host, device)
-        if p.driver and p.driver not in DMA_SAFE_DRIVERS
-    ]
-    if blockers:
-        return False, blockers
+    # One viability rule for `devices` and iommu.group-isolation (auditor.pci.group_problems):
+    # a member on a host driver, or a firmware-required direct mapping (RMRR), blocks it.
+    problems, _ = group_problems(host, device.iommu_group, {device.address}, {})
+    if problems:
+        return False, [f"group {device.iommu_group} {problem}" for problem in problems]
     others = companions(host, device)
     if others:
         return True, [f"together with {address} ({why})" for address, why in others]

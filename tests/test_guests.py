@@ -187,8 +187,10 @@ def test_devices_table_and_json():
     rows = {row["address"]: row for row in json.loads(done.stdout)}
     assert rows["0000:22:00.0"]["nodedev"] == "pci_0000_22_00_0"
     assert rows["0000:22:00.0"]["assignable"] is False
+    # The same words as iommu.group-isolation: one viability rule decides both.
     assert rows["0000:22:00.0"]["reasons"] == [
-        "group 15 also holds 0000:1e:00.0 on host driver xhci_hcd"
+        "group 15 also holds 0000:1e:00.0 USB controller [1b21:2142], driver xhci_hcd: "
+        "assign it to the same guest or bind it to vfio-pci"
     ]
     assert (rows["0000:00:01.2"]["assignable"], rows["0000:00:01.2"]["reasons"]) == (
         False,

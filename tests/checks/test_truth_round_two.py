@@ -444,3 +444,22 @@ def test_unreadable_acs_says_needs_root(make_host):
     spec[f"{TOP}/0000:00:01.0/config"] = spec[f"{TOP}/0000:00:01.0/config"][:64]
     result = check("iommu.group-isolation", make_host(spec), ("0000:01:00.0",))
     assert "its ACS capability is unreadable (needs root)" in evidence_text(result)
+
+
+def test_one_viability_rule_for_devices_and_group_isolation(make_host):
+    """A firmware-required direct mapping (RMRR) blocks the group in both answers, in the
+    same words: `hostaudit devices` and iommu.group-isolation once disagreed on it."""
+    from auditor.devices import assignable
+    from auditor.pci import read_device
+
+    spec = gpu_host()
+    spec["/sys/kernel/iommu_groups/1/reserved_regions"] = (
+        "0x00000000fee00000 0x00000000feefffff msi\n0x00000000d9e91000 0x00000000d9e9ffff direct\n"
+    )
+    host = make_host(spec)
+    result = check("iommu.group-isolation", host, ("0000:01:00.0", "0000:01:00.1"))
+    assert result.status is Status.FAIL
+    clause = "has a firmware-required direct mapping (RMRR): VFIO refuses to assign it"
+    assert clause in result.message
+    device = read_device(host, "0000:01:00.0")
+    assert assignable(host, device) == (False, [f"group 1 {clause}"])
