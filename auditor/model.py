@@ -126,6 +126,8 @@ class Result:
     # or above the profile's fail_on severity, or a warning the profile makes fail
     # (warn_fails). None: counted exactly when it is a failure or an error.
     blocking: bool | None = None
+    # False for a check left out by --check/--skip: shown, but neither judged nor missed.
+    selected: bool = True
 
     def __post_init__(self) -> None:
         if self.blocking is None:
@@ -212,6 +214,19 @@ class Report:
     def not_counted(self) -> list[Result]:
         """The failures and errors the profile does not count."""
         return [result for result in self.results if result.not_counted]
+
+    def coverage(self) -> tuple[int, int, list[str]]:
+        """(judged, selected, ids not judged): how many of the checks this run selected gave
+        a verdict (pass, warn, fail, waived) rather than a skip or an error, so that a run
+        that could judge little never reads as a plain pass."""
+        selected = [result for result in self.results if result.selected]
+        missed = [r.check.id for r in selected if r.status in (Status.SKIP, Status.ERROR)]
+        return len(selected) - len(missed), len(selected), missed
+
+    def judged(self) -> str:
+        """ "5 of 12 checks judged", as every format says it."""
+        judged, selected, _ = self.coverage()
+        return f"{judged} of {selected} checks judged"
 
     @property
     def when_collected(self) -> str:

@@ -65,6 +65,17 @@ class Profile:
     devices: tuple[str, ...] = ()
     checks: dict[str, CheckPolicy] = field(default_factory=dict)
     waivers: tuple[Waiver, ...] = ()
+    # Check id patterns (fnmatch) whose checks must be judged: a skip or an error of one of
+    # them is an error that counts.
+    require: tuple[str, ...] = ()
+
+    def requires(self, check_id: str) -> bool:
+        """Whether this profile requires the check to be judged."""
+        if not self.require:
+            return False
+        from fnmatch import fnmatchcase
+
+        return any(fnmatchcase(check_id, pattern) for pattern in self.require)
 
     def policy(self, check_id: str) -> CheckPolicy:
         return self.checks.get(check_id, CheckPolicy())
@@ -297,6 +308,14 @@ def _check_semantics(source: str, data: dict[str, Any], headers: dict[str, Check
             _parse_or_raise(source, ["waivers", index, "device"], waiver["device"], False)
     for index, text in enumerate(data.get("devices", ())):
         _parse_or_raise(source, ["devices", index], text, True)
+    from fnmatch import fnmatchcase
+
+    for index, pattern in enumerate(data.get("require", ())):
+        if not any(fnmatchcase(check_id, pattern) for check_id in headers):
+            where = key_path(["require", index])
+            raise ProfileError(
+                source, where, f"{pattern!r}, which names no check", valid + " (or a glob)"
+            )
 
 
 def _parse_or_raise(source: str, path: list[Any], text: str, classes: bool) -> None:
@@ -320,7 +339,9 @@ def _merge(name: str, layers: list[tuple[str, dict[str, Any]]]) -> Profile:
     devices: tuple[str, ...] = ()
     tables: dict[str, dict[str, Any]] = {}
     waivers: list[Waiver] = []
+    require: list[str] = []  # adds up: a profile that extends another requires as much
     for _source, data in reversed(layers):
+        require += [pattern for pattern in data.get("require", ()) if pattern not in require]
         if "fail_on" in data:
             fail_on = Severity[data["fail_on"].upper()]
         description = data.get("description", description)
@@ -355,6 +376,7 @@ def _merge(name: str, layers: list[tuple[str, dict[str, Any]]]) -> Profile:
         devices=devices,
         checks=checks,
         waivers=tuple(waivers),
+        require=tuple(require),
     )
 
 
@@ -469,6 +491,7 @@ def to_toml(profile: Profile, checks: list[LoadedCheck]) -> str:
         f"description = {value(profile.description)}",
         f"fail_on = {value(profile.fail_on.label)}",
         f"devices = {value(list(profile.devices))}",
+        f"require = {value(list(profile.require))}",
     ]
     for item in checks:
         check = profile.header(item.check)

@@ -8,6 +8,7 @@ from auditor import __version__
 from auditor.context import Context
 from auditor.errors import HostError, NotCollectedError, ReadBudgetError
 from auditor.model import HostInfo, Outcome, Report, Result, Status
+from auditor.record import replace
 from auditor.registry import LoadedCheck
 
 
@@ -64,8 +65,10 @@ def run_audit(
                 continue
             check = profile.header(check)
         begin = time.perf_counter()
-        if not_selected and check.id in not_selected:
-            outcome = Outcome(Status.SKIP, f"not selected ({not_selected[check.id]})")
+        left_out = (not_selected or {}).get(check.id)
+        selected = left_out is None
+        if left_out is not None:
+            outcome = Outcome(Status.SKIP, f"not selected ({left_out})")
         else:
             outcome = run_one(item, ctx)
             ctx.results[check.id] = outcome
@@ -73,7 +76,17 @@ def run_audit(
             outcome, waiver_notices = apply_waivers(profile, check, outcome, today)
             notices += waiver_notices
         blocking = profile.blocking(check, outcome.status) if profile is not None else None
-        results.append(Result(check, outcome, round(time.perf_counter() - begin, 6), blocking))
+        # A check the profile requires must be judged: not judging it is an error.
+        unjudged = outcome.status in (Status.SKIP, Status.ERROR)
+        if selected and unjudged and profile is not None and profile.requires(check.id):
+            outcome = replace(
+                outcome,
+                status=Status.ERROR,
+                message=f"required by profile {profile.name}, not judged: {outcome.message}",
+            )
+            blocking = True
+        duration = round(time.perf_counter() - begin, 6)
+        results.append(Result(check, outcome, duration, blocking, selected))
     if today is not None and profile is not None:
         notices += unused_waivers(profile, {result.check.id for result in results})
     return Report(

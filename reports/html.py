@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 
 from auditor.escape import xml_text
-from auditor.model import URGENCY, Report, Result, Status, age, epoch, worst
+from auditor.model import URGENCY, Report, Result, Status, age, epoch, listed, worst
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
@@ -255,6 +255,9 @@ def _facts(report: Report, now: float) -> str:
         ("Duration", f"{report.duration_s:.3f} s"),
         ("Tool", f"hostaudit {report.tool_version}"),
     )
+    _, _, missed = report.coverage()
+    judged = report.judged() + (f" (not judged: {listed(missed)})" if missed else "")
+    rows += (("Judged", judged),)
     summary = report.summary()
     cells = "".join(f"<tr><th>{name}</th><td>{escape(value)}</td></tr>" for name, value in rows)
     counts = " ".join(f"{_badge(s)} {summary[s.value]}" for s in URGENCY)

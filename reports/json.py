@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # Semantic versioning: a minor version only adds optional keys (see report.schema.json).
-SCHEMA_VERSION = "1.3.0"
+SCHEMA_VERSION = "1.4.0"
 SCHEMA_FILE = "report.schema.json"
 
 
@@ -41,6 +41,8 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "duration_s": result.duration_s,
         "blocking": result.blocking,
     }
+    if not result.selected:
+        data["selected"] = False
     if result.outcome.devices:
         data["devices"] = [
             {"address": d.address, "status": d.status.value, "message": d.message}
@@ -67,6 +69,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             **report.summary(),
             "verdict": report.verdict().value,
             "not_counted": len(report.not_counted()),
+            **_coverage(report),
         },
         "notices": list(report.notices),
         "results": [result_to_dict(result) for result in report.results],
@@ -74,6 +77,11 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     if report.stale:
         data["stale"] = report.stale
     return data
+
+
+def _coverage(report: Report) -> dict[str, Any]:
+    judged, selected, missed = report.coverage()
+    return {"judged": judged, "checks": selected, "not_judged": missed}
 
 
 def render(report: Report) -> str:
@@ -210,4 +218,6 @@ def _result(item: dict[str, Any]) -> Result:
             for d in item.get("devices", ())
         ),
     )
-    return Result(check, outcome, item["duration_s"], item.get("blocking"))
+    return Result(
+        check, outcome, item["duration_s"], item.get("blocking"), item.get("selected", True)
+    )

@@ -92,6 +92,7 @@ def _suite(report: Report, index: int) -> ET.Element:
         ("hostaudit.version", report.tool_version),
         ("hostaudit.profile", report.profile),
         ("hostaudit.verdict", report.verdict().value),
+        ("hostaudit.judged", report.judged()),
         ("host.kernel_release", report.host.kernel_release),
         ("host.root", report.host.root),
         ("started_at", report.started_at),

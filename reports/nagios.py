@@ -31,9 +31,15 @@ def render(report: Report) -> str:
     if report.stale:
         summary = f"stale: {nagios_text(report.stale)}"
     elif code == OK:
-        summary = (
-            f"{counts['pass']} of {len(report.results)} checks passed, {counts['skip']} skipped"
-        )
+        # OK names what it could not judge: a pass of 3 checks out of 12 is not a plain OK.
+        judged, selected, missed = report.coverage()
+        summary = f"{report.judged()}, none failing"
+        if missed:
+            summary = f"{judged} of {selected} judged; not judged: "
+            summary += _names(
+                [nagios_text(check_id) for check_id in missed],
+                MAX_LINE - len(f"HOSTAUDIT OK - {summary}"),
+            )
     else:
         # The checks that make the state: for WARNING, warnings and what is not counted.
         summary = _names(
@@ -66,7 +72,11 @@ def render(report: Report) -> str:
         f"host {nagios_text(host.hostname)}, kernel {nagios_text(host.kernel_release)}, "
         f"profile {nagios_text(report.profile)}, read {report.read_at}"
     )
-    lines.append(f"| pass={counts['pass']} skip={counts['skip']} duration={report.duration_s:.3f}s")
+    judged, selected, _ = report.coverage()
+    lines.append(
+        f"| pass={counts['pass']} skip={counts['skip']} judged={judged};;;0;{selected} "
+        f"duration={report.duration_s:.3f}s"
+    )
     return "\n".join(lines) + "\n"
 
 

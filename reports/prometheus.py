@@ -74,6 +74,17 @@ def render(report: Report) -> str:
         "Number of checks that ended with each status.",
         [(_labels(status=status), count) for status, count in report.summary().items()],
     )
+    judged, selected, _ = report.coverage()
+    metric(
+        "hostaudit_checks_judged",
+        "Checks this run selected that gave a verdict (not a skip or an error).",
+        [("", judged)],
+    )
+    metric(
+        "hostaudit_checks_selected",
+        "Checks this run selected (--check and --skip leave the others out).",
+        [("", selected)],
+    )
     metric(
         "hostaudit_audit_duration_seconds",
         "How long the audit took.",

@@ -112,7 +112,7 @@ def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
         "",
         ", ".join(f"{count} {status}" for status, count in summary.items())
         + (f" ({not_counted} not counted)" if not_counted else "")
-        + f" in {report.duration_s:.2f}s: verdict {report.verdict().value}",
+        + f"; {report.judged()} in {report.duration_s:.2f}s: verdict {report.verdict().value}",
     ]
     return "\n".join(lines) + "\n"
 

@@ -79,6 +79,9 @@ def test_json_file_is_written_atomically_and_valid(tmp_path, monkeypatch):
         **{"pass": 10, "warn": 0, "fail": 0, "skip": 2, "error": 0, "waived": 0},
         "verdict": "pass",
         "not_counted": 0,
+        "judged": 10,
+        "checks": 12,
+        "not_judged": ["guest.assigned-devices", "selinux.virt-use-sysfs"],
     }
     assert [name for name in os.listdir(tmp_path)] == ["report.json"]
 

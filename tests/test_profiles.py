@@ -344,3 +344,38 @@ def test_auditing_without_a_profile_is_auditing_with_the_default_profile():
         assert strip(reports[0]) == strip(reports[1])
         assert reports[0].profile == reports[1].profile == "default"
         assert reports[0].notices == reports[1].notices
+
+
+def test_a_required_check_that_is_not_judged_is_an_error(tmp_path):
+    """require = [...]: a sosreport cannot judge IOMMU groups; a profile that requires every
+    iommu.* check turns that skip into a counted error (exit 3), and says so."""
+    sos = HOSTS.parent / "sosreports" / "sosreport-hv01-2026-11-20-qkwztnb"
+    profile = tmp_path / "strict.toml"
+    profile.write_text('extends = "default"\nrequire = ["iommu.*"]\n')
+    code, data = audit_json("--root", str(sos), "--profile", str(profile))
+    results = by_id(data)
+    groups = results["iommu.group-isolation"]
+    assert groups["status"] == "error" and groups["blocking"] is True
+    assert groups["message"].startswith("required by profile strict, not judged: cannot tell:")
+    assert results["selinux.virt-use-sysfs"]["status"] == "skip"  # not required: stays a skip
+    assert code == 3 and data["summary"]["verdict"] == "error"
+    code, data = audit_json("--root", str(sos))  # the default profile requires nothing
+    assert code == 0 and by_id(data)["iommu.group-isolation"]["status"] == "skip"
+    assert data["summary"]["judged"] < data["summary"]["checks"]
+
+
+def test_a_require_pattern_that_names_no_check_is_refused(tmp_path):
+    profile = tmp_path / "typo.toml"
+    profile.write_text('require = ["iommu.groups-isolation"]\n')
+    with pytest.raises(ProfileError) as raised:
+        load_profile(str(profile), load_checks(include_third_party=False))
+    assert "require[0]" in str(raised.value) or "require.0" in str(raised.value)
+    assert "names no check" in str(raised.value)
+
+
+def test_require_adds_up_through_extends(tmp_path):
+    (tmp_path / "base.toml").write_text('require = ["iommu.*"]\n')
+    (tmp_path / "child.toml").write_text('extends = "base.toml"\nrequire = ["pci.*"]\n')
+    profile = load_profile(str(tmp_path / "child.toml"), load_checks(include_third_party=False))
+    assert profile.require == ("iommu.*", "pci.*")
+    assert profile.requires("pci.device-reset") and not profile.requires("cpu.virtualization")

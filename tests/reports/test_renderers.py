@@ -214,8 +214,25 @@ def test_nagios_first_line_and_exit_codes():
     assert first.startswith("HOSTAUDIT CRITICAL - iommu.group-isolation | ")
     total = len(passing_report().results)
     assert nagios.render(passing_report()).startswith(
-        f"HOSTAUDIT OK - {total} of {total} checks passed"
+        f"HOSTAUDIT OK - {total} of {total} checks judged, none failing | "
     )
+
+
+def test_nagios_ok_names_what_it_could_not_judge():
+    """A pass of a few checks is no plain OK: the first line names the rest."""
+    report = passing_report()
+    skipped = [
+        replace(r, outcome=replace(r.outcome, status=Status.SKIP, message="cannot tell"))
+        for r in report.results[:3]
+    ]
+    report = replace(report, results=(*skipped, *report.results[3:]))
+    first = nagios.render(report).splitlines()[0]
+    assert nagios.exit_code(report) == nagios.OK
+    ids = ", ".join(r.check.id for r in skipped)
+    total = len(report.results)
+    assert first.startswith(f"HOSTAUDIT OK - {total - 3} of {total} judged; not judged: ")
+    assert len(first.split(" | ")[0]) <= nagios.MAX_LINE
+    assert ids.split(", ")[0] in first
 
 
 # --- HTML ----------------------------------------------------------------------------------
