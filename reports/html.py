@@ -245,6 +245,8 @@ def _facts(report: Report, now: float) -> str:
         ago = f" ({age(now - epoch(report.when_collected))} ago)" if report.collected else ""
     except ValueError:
         ago = ""
+    _, _, missed = report.coverage()
+    judged = report.judged() + (f" (not judged: {listed(missed)})" if missed else "")
     rows = (
         ("Host", host.hostname),
         ("Kernel", host.kernel_release),
@@ -254,10 +256,8 @@ def _facts(report: Report, now: float) -> str:
         ("Audit started (UTC)", report.started_at),
         ("Duration", f"{report.duration_s:.3f} s"),
         ("Tool", f"hostaudit {report.tool_version}"),
+        ("Judged", judged),
     )
-    _, _, missed = report.coverage()
-    judged = report.judged() + (f" (not judged: {listed(missed)})" if missed else "")
-    rows += (("Judged", judged),)
     summary = report.summary()
     cells = "".join(f"<tr><th>{name}</th><td>{escape(value)}</td></tr>" for name, value in rows)
     counts = " ".join(f"{_badge(s)} {summary[s.value]}" for s in URGENCY)
