@@ -96,10 +96,23 @@ def present_tables(host: Host) -> list[str]:
 
 
 def iommu_vendor(host: Host) -> str | None:
-    """intel, amd or arm, decided by which firmware table exists (not by CPU flags)."""
+    """intel, amd or arm, decided by which firmware table exists (not by CPU flags); where
+    the root holds no table files (a sosreport, a bare capture), by the tables the kernel
+    listed at boot in its log."""
     for name in present_tables(host):
         return VENDOR_OF_TABLE[name]
-    return None
+    try:
+        if host.is_dir(ACPI_TABLES):
+            return None
+    except NotCollectedError:
+        pass
+    from auditor.parsers.kernel_log import acpi_tables
+
+    try:
+        listed = acpi_tables(kernel_log(host).messages)
+    except HostError:
+        return None
+    return next((VENDOR_OF_TABLE[name] for name in IOMMU_TABLES if name in listed), None)
 
 
 def running_cmdline(host: Host) -> tuple[Param, ...]:

@@ -60,6 +60,7 @@ CHECK = Check(
         "/proc/stat",
         IOMMU_CLASS,
         IOMMU_GROUPS,
+        ACPI_TABLES,
         *(f"{ACPI_TABLES}/{name}" for name in IOMMU_TABLES),
         CMDLINE,
         *LOG_READS,

@@ -47,6 +47,7 @@ CHECK = Check(
         *KCONFIG_READS,
         IOMMU_CLASS,
         IOMMU_GROUPS,
+        ACPI_TABLES,
         *(f"{ACPI_TABLES}/{name}" for name in IOMMU_TABLES),
         *LOG_READS,
         *BOOT_READS,

@@ -121,6 +121,7 @@ READS = (
     "/run/udev/data/+pci:*",
     "/selinux/booleans/virt_use_sysfs",
     "/selinux/enforce",
+    "/sys",
     "/sys/bus/pci/devices",
     "/sys/bus/pci/devices/*",
     "/sys/bus/pci/devices/*/boot_vga",

@@ -115,3 +115,19 @@ def test_a_whole_log_without_the_remapping_record_fails(tmp_path):
     log = root / "var" / "log" / "dmesg"
     log.write_text("\n".join(log.read_text().splitlines()[1:]) + "\n")
     assert audit(root)["iommu.interrupt-remapping"].status is Status.SKIP
+
+
+def test_the_running_kernel_witnesses_its_own_default_from_its_log(tmp_path):
+    """No /proc/sys/kernel/osrelease and no kernel config: the log's banner names the running
+    release, and its whole log (no IOMMU started, DMAR parsed) shows the default is off, so
+    an entry of that release without intel_iommu= keeps the IOMMU off after a reboot."""
+    root = capture(tmp_path, H87)
+    (root / "boot" / "grub").mkdir(parents=True)
+    (root / "boot" / "grub" / "grub.cfg").write_text(
+        "menuentry 'Linux Mint 20.2' {\n"
+        "\tlinux /boot/vmlinuz-5.4.0-100-generic root=UUID=XXXXXXXX ro quiet splash\n"
+        "}\n"
+    )
+    persistent = audit(root)["iommu.cmdline-persistent"]
+    assert persistent.status is Status.FAIL, persistent.outcome.message
+    assert "the running kernel 5.4.0-100-generic has none active" in evidence_text(persistent)
