@@ -444,6 +444,7 @@ def _checks(fmt: str) -> int:
                 "requires": list(check.requires),
                 "reads": list(check.reads),
                 "references": list(check.references),
+                "accepts": list(check.accepts),
                 "params": dict(check.params),
             }
             for check in checks
@@ -471,6 +472,13 @@ def _explain(check_id: str) -> int:
         ]
         if check.requires:
             lines += [f"requires: {', '.join(check.requires)}", ""]
+        if check.accepts:
+            import textwrap
+
+            lines.append("evidence it accepts:")
+            for item in check.accepts:
+                lines += textwrap.wrap(item, 96, initial_indent="  - ", subsequent_indent="    ")
+            lines.append("")
         lines += ["reads:"] + [f"  {path}" for path in check.reads]
         lines += ["", "remediation:"] + [f"  - {step}" for step in check.remediation]
         lines += ["", "references:"] + [f"  {ref}" for ref in check.references]

@@ -63,6 +63,8 @@ class Check:
     description: str = ""
     # Parameters a profile may set, with their defaults: (("max_functions_per_guest", 0),).
     params: tuple[tuple[str, object], ...] = ()
+    # The evidence the check accepts, strongest first, as `explain` and the README say it.
+    accepts: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:

@@ -44,6 +44,15 @@ CHECK = Check(
         "arch/x86/kvm/vmx/vmx.c, arch/x86/kvm/svm/svm.c, arch/x86/kvm/x86.c",
         "virt-host-validate(1)",
     ),
+    accepts=(
+        "the vmx/svm and hypervisor flags of /proc/cpuinfo",
+        "/dev/kvm and the kvm modules under /sys/module",
+        ("the kernel log's records of firmware keeping VT-x/AMD-V off, in every wording since 3.x"),
+        (
+            "without /dev/kvm (a sosreport): the CPU flags on Linux 5.6+ (which clears them when "
+            "firmware keeps VT-x off), or a loaded kvm_intel/kvm_amd"
+        ),
+    ),
 )
 
 FIRMWARE_FIX = (

@@ -54,6 +54,10 @@ CHECK = Check(
         ("allow_graphics", True),
         ("warn_multifunction", False),
     ),
+    accepts=(
+        "libvirt domain XML (/etc/libvirt/qemu/*.xml, or --domain-xml)",
+        ("the devices, their drivers and IOMMU groups in sysfs, and the profile's per-guest limit"),
+    ),
 )
 
 

@@ -75,6 +75,21 @@ CHECK = Check(
         "grub-mkconfig(8), grubby(8), kernel-install(8)",
     ),
     requires=("iommu.firmware-table",),
+    accepts=(
+        (
+            "BLS entries with grubenv's kernelopts, grub.cfg, /etc/default/grub and grub.d "
+            "drop-ins, /etc/kernel/cmdline, legacy grub.conf"
+        ),
+        (
+            "each entry's kernel default: that release's config, Debian's three-way option, or the "
+            "running kernel as witness for its own release (the release from osrelease, "
+            "/proc/version or the kernel log's banner)"
+        ),
+        (
+            "the boot time (/proc/stat) against the configuration's modification times, to tell a "
+            "pending reboot from a stale grub.cfg"
+        ),
+    ),
 )
 
 

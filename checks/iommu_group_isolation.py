@@ -46,6 +46,15 @@ CHECK = Check(
         "drivers/pci/pci.c pci_acs_enabled(); drivers/pci/quirks.c pci_dev_acs_enabled[]",
     ),
     requires=("iommu.firmware-table", "iommu.kernel-cmdline"),
+    accepts=(
+        "/sys/kernel/iommu_groups/N/devices and reserved_regions (RMRR direct mappings)",
+        "each member's driver link (vfio-pci, pci-stub, pcieport or none are accepted)",
+        (
+            "the ACS capability of every bridge above the device, from configuration space (root "
+            "only), and the kernel's ACS quirks"
+        ),
+        "pcie_acs_override= on the running command line",
+    ),
 )
 
 

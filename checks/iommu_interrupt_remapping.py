@@ -50,6 +50,18 @@ CHECK = Check(
         "drivers/iommu/amd/init.c",
     ),
     requires=("iommu.firmware-table",),
+    accepts=(
+        "IR-/vIR- interrupt chips in /proc/interrupts",
+        (
+            "the kernel log's enabling records ('DMAR-IR: Enabled IRQ remapping', 'AMD-Vi: "
+            "Interrupt remapping enabled', 2.6's 'Enabled Interrupt-remapping') and failure "
+            "records; a whole log without an enabling record on a DMAR/IVRS host: off"
+        ),
+        (
+            "the cause: intremap=off/nointremap on the command line, the DMAR INTR_REMAP flag, VT-d"
+            " ecap bit 3"
+        ),
+    ),
 )
 
 

@@ -64,6 +64,20 @@ CHECK = Check(
         "Documentation/admin-guide/kernel-parameters.txt",
     ),
     requires=("iommu.firmware-table",),
+    accepts=(
+        "/sys/class/iommu units and /sys/kernel/iommu_groups (proof of activity)",
+        (
+            "where the root holds no /sys/class/iommu: the kernel log's 'Adding to iommu group' "
+            "(5.8+) and 'iommu: Adding device X to group N' (3.5 to 5.7) records and the "
+            "VT-d/AMD-Vi start-up records; a whole log with none of them: not active ('Default "
+            "domain type' is shown, never taken as proof)"
+        ),
+        (
+            "/proc/cmdline as lib/cmdline.c parses it, with the kernel's build defaults "
+            "(/boot/config-R, /lib/modules/R/config, /proc/config.gz) and the running kernel as "
+            "witness of its own default"
+        ),
+    ),
 )
 
 

@@ -59,6 +59,15 @@ CHECK = Check(
     ),
     # The development profile sets it: an override is then a warning, not a failure.
     params=(("override_warns", False),),
+    accepts=(
+        "live values under /sys/module/*/parameters",
+        "modprobe.d options (/etc, /run, /usr/lib, /lib)",
+        "the running command line",
+        (
+            "the message names the sources it read and those it could not; a loaded module whose "
+            "parameter a capture lacks cannot tell"
+        ),
+    ),
 )
 
 

@@ -37,6 +37,16 @@ CHECK = Check(
         "drivers/vfio/pci/vfio_pci_core.c vfio_pci_dev_set_try_reset()",
         "libvirt src/util/virpci.c virPCIDeviceReset()",
     ),
+    accepts=(
+        (
+            "the kernel's reset_method (Linux 5.15+), else its probe redone from configuration "
+            "space (FLR, AF FLR, PM reset, device-specific and NO_FLR/NO_BUS_RESET quirks)"
+        ),
+        (
+            "for a bus reset, the functions on the bus now and their drivers (the kernel probes "
+            "function 0 before its siblings join the bus)"
+        ),
+    ),
 )
 
 # Drivers that leave a bus reset to the guest's owner: stubs, and no driver at all.

@@ -39,6 +39,13 @@ CHECK = Check(
         ("warn_conventional_pci", False),
         ("warn_multifunction", False),
     ),
+    accepts=(
+        (
+            "each device's sysfs class, vendor and device, configuration header (multifunction, "
+            "header type) and PCI Express capability (max_link_speed, or the capability list on "
+            "kernels before 4.13)"
+        ),
+    ),
 )
 
 

@@ -51,6 +51,25 @@ CHECK = Check(
         "libvirt src/util/virpci.c virPCIDeviceDetach()",
         "Documentation/PCI/pci-iov-howto.rst (sriov_numvfs)",
     ),
+    accepts=(
+        "driverctl overrides; vfio-pci.ids= on the next boot's command line or in modprobe.d",
+        (
+            "what loads vfio-pci first: a softdep, the initramfs configuration (dracut, "
+            "initramfs-tools, mkinitcpio), modules-load.d with a blacklist, or vfio-pci built in "
+            "(/sys/module/vfio_pci without initstate, modules.builtin, CONFIG_VFIO_PCI=y); it is "
+            "called a module only on evidence (initstate, not in modules.builtin, "
+            "CONFIG_VFIO_PCI=m)"
+        ),
+        (
+            "the running boot: a device on vfio-pci now with the same vfio-pci.ids= on the running "
+            "and the next command line"
+        ),
+        (
+            "libvirt guests' managed= (/etc/libvirt/qemu), a framebuffer holding a boot display "
+            "(/proc/iomem), SR-IOV re-creation at boot (udev rules, systemd units, NetworkManager "
+            "[sriov], max_vfs)"
+        ),
+    ),
 )
 
 ASSIGNMENT_DRIVERS = ("vfio-pci", "pci-stub")

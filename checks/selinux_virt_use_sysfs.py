@@ -38,6 +38,13 @@ CHECK = Check(
         "RHEL 6 Virtualization Host Configuration Guide, PCI device assignment",
         "setsebool(8)",
     ),
+    accepts=(
+        (
+            "selinuxfs (/sys/fs/selinux or RHEL 6's /selinux): enforce and booleans/virt_use_sysfs,"
+            " or a sosreport's sestatus -b"
+        ),
+        "booleans.local and /etc/selinux/config for the value after a reboot",
+    ),
 )
 
 

@@ -82,7 +82,7 @@ def test_checks_as_json():
     done = run_cli("checks", "--format", "json")
     rows = json.loads(done.stdout)
     assert sorted(row["id"] for row in rows) == sorted(CHECK_IDS)
-    keys = {"id", "title", "severity", "requires", "reads", "references", "params"}
+    keys = {"id", "title", "severity", "requires", "reads", "references", "params", "accepts"}
     assert all(set(row) == keys for row in rows)
     group = next(row for row in rows if row["id"] == "iommu.group-isolation")
     assert group["requires"] == ["iommu.firmware-table", "iommu.kernel-cmdline"]
