@@ -476,8 +476,8 @@ def _explain(check_id: str) -> int:
             import textwrap
 
             lines.append("evidence it accepts:")
-            for item in check.accepts:
-                lines += textwrap.wrap(item, 96, initial_indent="  - ", subsequent_indent="    ")
+            for accepted in check.accepts:
+                lines += textwrap.wrap(accepted, 96, initial_indent="  - ", subsequent_indent="    ")
             lines.append("")
         lines += ["reads:"] + [f"  {path}" for path in check.reads]
         lines += ["", "remediation:"] + [f"  - {step}" for step in check.remediation]
