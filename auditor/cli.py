@@ -477,7 +477,9 @@ def _explain(check_id: str) -> int:
 
             lines.append("evidence it accepts:")
             for accepted in check.accepts:
-                lines += textwrap.wrap(accepted, 96, initial_indent="  - ", subsequent_indent="    ")
+                lines += textwrap.wrap(
+                    accepted, 96, initial_indent="  - ", subsequent_indent="    "
+                )
             lines.append("")
         lines += ["reads:"] + [f"  {path}" for path in check.reads]
         lines += ["", "remediation:"] + [f"  - {step}" for step in check.remediation]
