@@ -16,7 +16,9 @@ from auditor.facts import (
     PROXMOX_UUIDS,
 )
 from auditor.host import Host
+from auditor.model import listed
 from auditor.parsers.bootconfig import (
+    ENVIRONMENT_FULL,
     MAX_VALUE,
     BootEntry,
     parse_bls_entry,
@@ -251,10 +253,15 @@ def kernel_args_steps(
 
 def cut_evidence(config: BootConfig) -> str:
     """What a result says of values cut at MAX_VALUE ("" when none was)."""
-    if not config.cut:
-        return ""
-    return (
-        f"{', '.join(config.cut)} expanded past {MAX_VALUE} characters and "
-        f"{'was' if len(config.cut) == 1 else 'were'} cut there (no kernel accepts a longer "
-        "command line: COMMAND_LINE_SIZE is 2048 on x86)"
-    )
+    full = [item for item in config.cut if item.endswith(ENVIRONMENT_FULL)]
+    cut = [item for item in config.cut if not item.endswith(ENVIRONMENT_FULL)]
+    said = []
+    if cut:
+        said.append(
+            f"{listed(cut, 4)} expanded past {MAX_VALUE} characters and "
+            f"{'was' if len(cut) == 1 else 'were'} cut there (no kernel accepts a longer "
+            "command line: COMMAND_LINE_SIZE is 2048 on x86)"
+        )
+    if full:
+        said.append(listed(full, 4))
+    return "; ".join(said)

@@ -153,7 +153,7 @@ def _read_json(path: str) -> Any:
     if len(data) > MAX_REPORT_BYTES:
         raise ReportError(path, f"larger than {MAX_REPORT_BYTES} bytes: not a report")
     try:
-        return json.loads(data, parse_constant=_not_json, parse_float=_finite)
+        return json.loads(data, parse_constant=_not_json, parse_float=_finite, parse_int=_integer)
     except RecursionError:
         raise ReportError(path, "not JSON: nested too deeply") from None
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
@@ -162,6 +162,17 @@ def _read_json(path: str) -> Any:
 
 def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+# Every integer of a report (counts, durations) fits a double exactly; a longer one would
+# overflow the float formatting of durations (a 401-digit duration_s did).
+MAX_INTEGER_DIGITS = 15
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits is no report value")
+    return int(text)
 
 
 def _finite(text: str) -> float:

@@ -37,23 +37,27 @@ def _assignment(line: str) -> tuple[str, str] | None:
 
 
 def _variables(text: str) -> Iterator[tuple[int, int, str]]:
-    """(start, end, name) of every `$NAME` and `${NAME}` in text."""
+    """(start, end, name) of every `$NAME` and `${NAME}` in text, in linear time: a name is
+    scanned up to its first character that cannot be in a name, which comes no later than
+    the next `$` (searching for the closing `}` of an unclosed `${A=${A=${...` at every `${`
+    would read the rest of the line each time)."""
+    size = len(text)
     index = text.find("$")
-    while 0 <= index < len(text) - 1:
-        if text[index + 1] == "{":
-            close = text.find("}", index + 2)
-            if close > 0 and _is_name(text[index + 2 : close]):
-                yield index, close + 1, text[index + 2 : close]
-                index = text.find("$", close + 1)
-                continue
-        else:
-            end = index + 1
-            while end < len(text) and text[end] in _NAME_CHARS:
-                end += 1
-            if end > index + 1 and not text[index + 1].isdigit():
-                yield index, end, text[index + 1 : end]
-                index = text.find("$", end)
-                continue
+    while 0 <= index < size - 1:
+        braced = text[index + 1] == "{"
+        first = index + 2 if braced else index + 1
+        end = first
+        while end < size and text[end] in _NAME_CHARS:
+            end += 1
+        named = end > first and not text[first].isdigit()
+        if braced and named and end < size and text[end] == "}":
+            yield index, end + 1, text[first:end]
+            index = text.find("$", end + 1)
+            continue
+        if not braced and named:
+            yield index, end, text[first:end]
+            index = text.find("$", end)
+            continue
         index = text.find("$", index + 1)
 
 
@@ -62,6 +66,15 @@ def _variables(text: str) -> Iterator[tuple[int, int, str]]:
 # other architectures. Expansion stops here, so `A="$A$A"` repeated cannot double a value
 # into gigabytes; a value cut is reported (the `cut` sets below).
 MAX_VALUE = 4096
+
+
+# All the variables of one parse together (a real /etc/default/grub sets a few hundred
+# bytes): 437,000 `bN="$A"` lines would otherwise keep 437,000 values of MAX_VALUE each.
+# Past it, further assignments are ignored and the parse says so (the `cut` sets below).
+MAX_ENVIRONMENT = 256 << 10
+ENVIRONMENT_FULL = (
+    f"(the shell environment passed {MAX_ENVIRONMENT} bytes: later assignments ignored)"
+)
 
 
 class _Cut(Exception):
@@ -162,12 +175,30 @@ def parse_shell_assignments(
     Values longer than MAX_VALUE are cut there, and their names added to `cut`.
     """
     values = dict(env or {})
+    total = _size(values)
     for line in text.splitlines():
         assignment = _assignment(line)
-        if assignment is not None:
+        if assignment is not None and total <= MAX_ENVIRONMENT:
             name, word = assignment
-            values[name] = _bounded(name, cut, _shell_word, word, values)
+            value = _bounded(name, cut, _shell_word, word, values)
+            total = _assign(values, name, value, total, cut)
     return values
+
+
+def _size(values: dict[str, str]) -> int:
+    return sum(len(name) + len(value) for name, value in values.items())
+
+
+def _assign(values: dict[str, str], name: str, value: str, total: int, cut: set[str] | None) -> int:
+    """Set `name` unless the environment would pass MAX_ENVIRONMENT; the new total."""
+    old = values.get(name)
+    grown = total + len(name) + len(value) - (0 if old is None else len(name) + len(old))
+    if grown > MAX_ENVIRONMENT:
+        if cut is not None:
+            cut.add(ENVIRONMENT_FULL)
+        return MAX_ENVIRONMENT + 1  # full: the parse expands nothing more
+    values[name] = value
+    return grown
 
 
 def parse_grub_cfg(
@@ -182,6 +213,7 @@ def parse_grub_cfg(
     title = ""
     uses_bls = False
     variables = dict(env or {})
+    total = _size(variables)
     for raw in text.splitlines():
         line = raw.strip()
         words = line.split(None, 1)
@@ -193,8 +225,11 @@ def parse_grub_cfg(
         elif words[0] == "blscfg":
             uses_bls = True
         elif words[0] == "set" and len(words) > 1 and "=" in words[1]:
+            if total > MAX_ENVIRONMENT:
+                continue
             name, _, value = words[1].partition("=")
-            variables[name] = _bounded(name, cut, _shell_word, value, variables)
+            expanded = _bounded(name, cut, _shell_word, value, variables)
+            total = _assign(variables, name, expanded, total, cut)
         elif words[0] in ("linux", "linux16", "linuxefi") and len(words) > 1:
             kernel, _, args = words[1].partition(" ")
             expanded = _bounded(title, cut, _expand, args.strip(), variables)

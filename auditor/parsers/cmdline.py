@@ -30,24 +30,28 @@ class Param:
         return self.name if self.value is None else f"{self.name}={self.value}"
 
 
-def _next_arg(args: str) -> tuple[str, str | None, str]:
-    """One step of lib/cmdline.c next_arg(): (param, value, rest)."""
+def _next_arg(text: str, start: int) -> tuple[str, str | None, int]:
+    """One step of lib/cmdline.c next_arg() from `start`: (param, value, where the next
+    argument starts). Indexes into the line instead of copying its rest, so a line of any
+    length is split in linear time."""
+    end = len(text)
     in_quote = quoted = False
-    if args.startswith('"'):
-        args = args[1:]
+    i = start
+    if text.startswith('"', i):
+        i += 1
         in_quote = quoted = True
-    equals = 0
-    i = 0
-    while i < len(args):
-        ch = args[i]
+    begin = i
+    equals = 0  # as in next_arg(): an `=` at the first character counts as none
+    while i < end:
+        ch = text[i]
         if ch in _SPACE and not in_quote:
             break
         if equals == 0 and ch == "=":
-            equals = i
+            equals = i - begin
         if ch == '"':
             in_quote = not in_quote
         i += 1
-    token = args[:i]
+    token = text[begin:i]
     if quoted and token.endswith('"'):
         token = token[:-1]
     if not equals:
@@ -59,15 +63,19 @@ def _next_arg(args: str) -> tuple[str, str | None, str]:
             value = value[1:]
             if not quoted and value.endswith('"'):
                 value = value[:-1]
-    return param, value, args[i + 1 :].lstrip(_SPACE)
+    i += 1
+    while i < end and text[i] in _SPACE:
+        i += 1
+    return param, value, i
 
 
 def parse_cmdline(text: str) -> tuple[Param, ...]:
     """Split a command line into kernel parameters, stopping at a bare `--`."""
     params: list[Param] = []
-    rest = text.strip(_SPACE + "\x00")
-    while rest:
-        name, value, rest = _next_arg(rest)
+    line = text.strip(_SPACE + "\x00")
+    at = 0
+    while at < len(line):
+        name, value, at = _next_arg(line, at)
         if value is None and name == "--":
             break
         params.append(Param(name, value))

@@ -52,14 +52,21 @@ def cpu_flags(text: str) -> tuple[str, set[str]]:
     return vendor, flags
 
 
+# btime is an unsigned long of seconds (fs/proc/stat.c show_stat()); anything past this is
+# no boot time a clock can show (time.gmtime() overflows on 401 digits).
+MAX_BOOT_TIME = 1 << 40
+
+
 def boot_time(text: str) -> float | None:
-    """Boot time (seconds since the epoch) from the `btime` line of /proc/stat."""
+    """Boot time (seconds since the epoch) from the `btime` line of /proc/stat; None when
+    absent or not a plausible time."""
     for line in text.splitlines():
         if line.startswith("btime "):
-            try:
-                return float(line.split()[1])
-            except (IndexError, ValueError):
+            fields = line.split()
+            word = fields[1] if len(fields) > 1 else ""
+            if not word.isdigit() or len(word) > 13 or int(word) >= MAX_BOOT_TIME:
                 return None
+            return float(int(word))
     return None
 
 

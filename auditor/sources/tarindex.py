@@ -36,6 +36,12 @@ MAX_TOTAL_BYTES = 128 << 20  # content kept from one archive (a snapshot holds a
 MAX_STREAM_BYTES = 2 << 30  # uncompressed bytes scanned, skipped members included
 MAX_NAME_BYTES = 4096  # a GNU long name or link target (`L`, `K`): PATH_MAX
 MAX_PAX_BYTES = 64 << 10  # one pax extended header (`x`, `g`)
+# Names: a member at most MAX_DEPTH folders deep (the deepest sysfs path of a snapshot, a
+# device behind several PCIe switches, is about 20), and the paths the index keeps (every
+# member and every folder it implies) at most MAX_NAMES_BYTES together (4,000 functions:
+# about 6 MiB). A 4 MB .tgz of 4 KiB names a folder deeper each would otherwise cost 420 MB.
+MAX_DEPTH = 64
+MAX_NAMES_BYTES = 32 << 20
 
 FILE, DIR, LINK = "file", "dir", "link"
 _BLOCK = 512
@@ -80,6 +86,7 @@ class TarIndex:
         self.dirs: dict[str, list[str]] = {"/": []}  # the keys of the folder's entries
         self._targets: dict[str, str] = {}  # one string for each distinct link target
         self._plain: BinaryIO | None = None  # a plain .tar stays open: content read on demand
+        self._names_bytes = 0  # the paths kept so far (MAX_NAMES_BYTES)
         self.top = self._index(top, wanted)
 
     def kind(self, key: str) -> str | None:
@@ -196,6 +203,8 @@ class TarIndex:
             if count > MAX_MEMBERS:
                 raise self._refuse(f"more than {MAX_MEMBERS} members: refused")
             kind, raw_name, size, mtime, raw_target = header
+            if size < 0:  # octal "-7777777000" or a GNU base-256 negative: no tar writes one
+                raise self._refuse(f"corrupt archive (a member of negative size {size})")
             if kind in (b"x", b"g", b"L", b"K"):
                 limit = MAX_NAME_BYTES if kind in (b"L", b"K") else MAX_PAX_BYTES
                 if size > limit:
@@ -314,6 +323,10 @@ class TarIndex:
             raise self._refuse(f"member {name!r} climbs out with '..': refused")
         if not parts or "\0" in name:
             raise self._refuse(f"member {name!r} has no usable name: refused")
+        if len(parts) > MAX_DEPTH:
+            raise self._refuse(
+                f"member {name[:200]!r}... is {len(parts)} folders deep; the limit is {MAX_DEPTH}"
+            )
         return parts
 
     def _check_type(self, kind: bytes, name: str, size: int) -> None:
@@ -353,6 +366,7 @@ class TarIndex:
                 raise self._refuse(f"member {name!r} would be written through a link: refused")
             if path in self.files:
                 raise self._refuse(f"member {name!r} lies under a file: refused")
+            self._count_name(path)
             self.dirs[folder].append(path)
             self.dirs[path] = []
 
@@ -360,7 +374,16 @@ class TarIndex:
         """Enter a new name in its folder; a name the archive holds already is refused."""
         if key in self.files or key in self.links or key in self.dirs:
             raise self._refuse(f"member {name!r} repeats a name")
+        self._count_name(key)
         self.dirs[key.rpartition("/")[0] or "/"].append(key)
+
+    def _count_name(self, key: str) -> None:
+        """Every path kept counts against MAX_NAMES_BYTES."""
+        self._names_bytes += len(key)
+        if self._names_bytes > MAX_NAMES_BYTES:
+            raise self._refuse(
+                f"its names pass {MAX_NAMES_BYTES} bytes together (a snapshot's are a few MiB): refused"
+            )
 
     def _check_chains(self, links: list[str]) -> None:
         """Each link alone stays inside (checked at its header); followed through the other

@@ -1,0 +1,214 @@
+"""Hardening round three (issue 19): each attack of the review, proven to fail on the code
+before its fix, and every parser fed N and 4N bytes of its worst shape."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import time
+
+import pytest
+
+from auditor.parsers import bootconfig, cmdline, kconfig, kernel_log, modprobe, procfs, selinux
+from tests.hostile.builders import END, MiB, copy_root, header, member, run, write
+
+# -- every parser linear: N and 4N bytes of its worst shape ---------------------------------
+
+
+def _seconds(parse, text) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        parse(text)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+SHAPES = {
+    # One argument after another: the old tokenizer copied the rest of the line each time.
+    "cmdline": (cmdline.parse_cmdline, lambda n: "a=b " * (n // 4)),
+    "cmdline quotes": (cmdline.parse_cmdline, lambda n: 'x="' + "a " * (n // 2)),
+    # An unclosed `${` again and again: the old scan looked for `}` to the end each time.
+    "shell unclosed ${": (
+        bootconfig.parse_shell_assignments,
+        lambda n: "A=" + "${A=" * (n // 4) + "\n",
+    ),
+    "shell ${ one close": (
+        bootconfig.parse_shell_assignments,
+        lambda n: 'A="' + "${x " * (n // 4) + '}"\n',
+    ),
+    "shell many lines": (bootconfig.parse_shell_assignments, lambda n: 'A="$A x"\n' * (n // 9)),
+    "grub.cfg": (bootconfig.parse_grub_cfg, lambda n: "set a=${a}\nlinux /v ${a} ro\n" * (n // 28)),
+    "bls": (
+        lambda t: bootconfig.parse_bls_entry(t, {}),
+        lambda n: "options " + "$kernelopts " * (n // 12) + "\n",
+    ),
+    "legacy grub.conf": (
+        bootconfig.parse_legacy_grub_conf,
+        lambda n: "title t\n\tkernel /v ro x\n" * (n // 24),
+    ),
+    "grubenv": (bootconfig.parse_grubenv, lambda n: "k=v\n" * (n // 4)),
+    "modprobe options": (
+        modprobe.parse_modprobe_conf,
+        lambda n: "options m " + "a=b " * (n // 4) + "\n",
+    ),
+    "modprobe continued": (modprobe.parse_directives, lambda n: "softdep m pre: \\\n" * (n // 16)),
+    "kconfig": (kconfig.parse_kconfig, lambda n: "CONFIG_X=y\n" * (n // 11)),
+    "interrupts": (
+        procfs.interrupt_chips,
+        lambda n: "  CPU0\n" + " 1: 0 IR-PCI-MSI 1-edge x\n" * (n // 26),
+    ),
+    "cpuinfo": (procfs.cpu_flags, lambda n: "flags\t: " + "vmx " * (n // 4) + "\n"),
+    "stat": (procfs.boot_time, lambda n: "cpu 1 2 3\n" * (n // 10) + "btime 1700000000\n"),
+    "sestatus": (
+        lambda t: selinux.parse_sestatus(t),
+        lambda n: "virt_use_sysfs   on\n" * (n // 20),
+    ),
+    "dmesg": (kernel_log.parse_dmesg, lambda n: "[    0.100000] DMAR: x\n" * (n // 22)),
+    "kernel log rules": (
+        lambda t: kernel_log.completeness(kernel_log.parse_dmesg(t), None),
+        lambda n: "Linux version 6.1 x\n" * (n // 20),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_every_parser_is_linear(name):
+    parse, shape = SHAPES[name]
+    small, large = shape(64 << 10), shape(256 << 10)
+    first = _seconds(parse, small)
+    second = _seconds(parse, large)
+    assert second < first * 6 + 0.02, f"{name}: {first:.4f}s for N, {second:.4f}s for 4N"
+
+
+# -- 2. a 1 MiB /proc/cmdline in a snapshot ------------------------------------------------
+
+
+def test_a_huge_command_line_is_audited_in_seconds(tmp_path):
+    root = copy_root("intel-ready", tmp_path / "root")
+    write(root / "proc/cmdline", "a=b " * (3 * MiB // 4) + "intel_iommu=on\n")
+    write(root / "etc/modprobe.d/big.conf", ("options vfio-pci " + "a=b " * (MiB // 8) + "\n"))
+    done = run("audit", "--root", str(root), "--format", "json", seconds=30)
+    assert not done.crashed and done.code in (0, 1, 3), done
+
+
+# -- 3. GRUB environments that add up ------------------------------------------------------
+
+
+def test_many_grub_variables_are_capped_as_a_whole(tmp_path):
+    root = copy_root("reboot-pending", tmp_path / "root")
+    value = "x" * 4000
+    write(
+        root / "etc/default/grub", f'A="{value}"\n' + "".join(f'b{i}="$A"\n' for i in range(250000))
+    )
+    for index in range(3):
+        write(
+            root / f"etc/default/grub.d/{index}.cfg",
+            "".join(f'c{index}_{i}="$A"\n' for i in range(50000)),
+        )
+    done = run("audit", "--root", str(root), "--format", "json", memory=512 * MiB, seconds=60)
+    assert not done.crashed and done.code in (0, 1, 3), done
+    persistent = next(
+        r for r in json.loads(done.stdout)["results"] if r["id"] == "iommu.cmdline-persistent"
+    )
+    assert bootconfig.ENVIRONMENT_FULL in persistent["message"]
+
+
+def test_the_environment_cap_keeps_what_came_before():
+    cut: set[str] = set()
+    text = 'GRUB_CMDLINE_LINUX="intel_iommu=on"\n' + "".join(
+        f'b{i}="{"x" * 4000}"\n' for i in range(200)
+    )
+    values = bootconfig.parse_shell_assignments(text, cut=cut)
+    assert values["GRUB_CMDLINE_LINUX"] == "intel_iommu=on"
+    assert cut == {bootconfig.ENVIRONMENT_FULL}
+    assert sum(len(k) + len(v) for k, v in values.items()) <= bootconfig.MAX_ENVIRONMENT
+
+
+# -- 4. an unclosed ${ in a snapshot's /etc/default/grub -----------------------------------
+
+
+def test_an_unclosed_brace_chain_is_parsed_in_seconds(tmp_path):
+    root = copy_root("reboot-pending", tmp_path / "root")
+    write(root / "etc/default/grub", "A=" + "${A=" * 250_000 + "\n")
+    done = run("audit", "--root", str(root), "--format", "json", seconds=30)
+    assert not done.crashed and done.code in (0, 1, 3), done
+
+
+# -- 5. long member names ------------------------------------------------------------------
+
+
+def _tgz(members: list[bytes]) -> bytes:
+    raw = b"".join(members) + END
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9) as handle:
+        handle.write(raw)
+    return buffer.getvalue()
+
+
+def _long_name(name: str) -> bytes:
+    """A GNU long-name member (`L`) carrying `name` for the member after it."""
+    data = name.encode() + b"\0"
+    return header("././@LongLink", b"L", len(data)) + data + bytes(-len(data) % 512)
+
+
+def test_deep_long_names_are_refused_before_they_cost_memory(tmp_path):
+    members = []
+    for index in range(400):
+        deep = "/".join(f"{index}d{level}" for level in range(1000))[:4000]
+        members += [_long_name(f"sosreport-x/{deep}/f"), member("placeholder", b"x")]
+    archive = write(tmp_path / "sosreport-x.tar.gz", _tgz(members))
+    done = run("audit", "--root", str(archive), "--format", "json", memory=256 * MiB, seconds=30)
+    assert done.code == 2 and not done.crashed, done
+    assert "folders deep; the limit is 64" in done.stderr
+
+
+# -- 7. numbers that overflow --------------------------------------------------------------
+
+
+def test_a_huge_btime_is_no_boot_time():
+    assert procfs.boot_time("btime " + "9" * 401 + "\n") is None
+    assert procfs.boot_time("btime 1700000000\n") == 1700000000.0
+    assert procfs.boot_time("btime -5\n") is None
+
+
+def test_a_huge_btime_in_a_root_crashes_nothing(tmp_path):
+    root = copy_root("reboot-pending", tmp_path / "root")
+    write(root / "proc/stat", "cpu 1 2 3\nbtime " + "9" * 401 + "\n")
+    done = run("audit", "--root", str(root), "--format", "json", seconds=30)
+    assert not done.crashed and done.code in (0, 1, 3), done
+    assert all("crashed" not in r["message"] for r in json.loads(done.stdout)["results"])
+
+
+def test_a_duration_of_401_digits_is_an_invalid_report(tmp_path):
+    made = run(
+        "audit", "--root", str(copy_root("intel-ready", tmp_path / "root")), "--format", "json"
+    )
+    text = made.stdout.replace(
+        f'"duration_s": {json.loads(made.stdout)["duration_s"]}', '"duration_s": ' + "9" * 401, 1
+    )
+    report = write(tmp_path / "r.json", text)
+    done = run("report", str(report))
+    assert done.code == 2 and not done.crashed, done
+    assert "digits is no report value" in done.stderr
+
+
+# -- 8. negative member sizes --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "size_field",
+    [b"-7777777000\0", b"\xff" + b"\xff" * 10 + b"\x00"],
+    ids=["octal", "base-256"],
+)
+def test_negative_member_sizes_make_the_archive_corrupt(tmp_path, size_field):
+    block = bytearray(header("sosreport-x/proc/cmdline", b"0", 0))
+    block[124:136] = size_field
+    block[148:156] = b" " * 8
+    block[148:156] = f"{sum(block):06o}\0 ".encode()
+    raw = member("sosreport-x/sos_commands/x", b"x") + bytes(block) + END
+    archive = write(tmp_path / "sosreport-x.tar", raw)
+    done = run("audit", "--root", str(archive), "--format", "json", seconds=30)
+    assert done.code == 2 and not done.crashed, done
+    assert "negative size" in done.stderr
