@@ -197,6 +197,9 @@ class Report:
     # False for a placeholder: a host the fleet run did not read at all (unreachable, or its
     # collection failed), shown so that it is never silently missing. See not_read().
     collected: bool = True
+    # False when the capture does not say when it was made (a snapshot without a valid
+    # creation time, a report written before schema 1.3): never fresh under --max-age.
+    collected_known: bool = True
 
     def summary(self) -> dict[str, int]:
         """Count of results per status, every status present."""
@@ -238,8 +241,10 @@ class Report:
 
     @property
     def read_at(self) -> str:
-        """When the host was read, as people read it: the time, or "not read"."""
-        return self.when_collected if self.collected else "not read"
+        """When the host was read, as people read it: the time, "unknown" or "not read"."""
+        if not self.collected:
+            return "not read"
+        return self.when_collected if self.collected_known else "unknown"
 
 
 def not_read(tool_version: str, hostname: str, reason: str, at: str) -> Report:
@@ -256,11 +261,27 @@ def not_read(tool_version: str, hostname: str, reason: str, at: str) -> Report:
     )
 
 
+# How far in the future a collection time may lie before it is a wrong clock, not skew.
+CLOCK_SKEW_S = 300
+
+
 def mark_stale(report: Report, max_age_s: float, now: float) -> Report:
-    """The report, stale when it was read more than max_age_s before `now`."""
+    """The report, stale when it was read more than max_age_s before `now`, when it does
+    not say when it was read, or when that time lies in the future past CLOCK_SKEW_S."""
     if report.stale or not report.collected:
         return report
-    seconds = now - epoch(report.when_collected)
+    if not report.collected_known:
+        return replace(report, stale="cannot tell when it was read (the capture does not say)")
+    try:
+        seconds = now - epoch(report.when_collected)
+    except ValueError:
+        return replace(report, stale=f"cannot tell when it was read ({report.when_collected!r})")
+    if seconds < -CLOCK_SKEW_S:
+        return replace(
+            report,
+            stale=f"read at {report.when_collected}, {age(-seconds)} in the future: "
+            "a clock is wrong (the host's or this one's)",
+        )
     if seconds <= max_age_s:
         return report
     return replace(

@@ -89,6 +89,7 @@ def run_audit(
         results.append(Result(check, outcome, duration, blocking, selected))
     if today is not None and profile is not None:
         notices += unused_waivers(profile, {result.check.id for result in results})
+    reader = ctx.host.reader
     return Report(
         tool_version=__version__,
         host=host_info,
@@ -96,7 +97,8 @@ def run_audit(
         duration_s=round(time.perf_counter() - start, 6),
         results=tuple(results),
         profile=profile.name if profile is not None else "default",
-        collected_at=ctx.host.reader.collected_at or started_at,
+        collected_at=reader.collected_at or started_at,
+        collected_known=bool(reader.collected_at) or not reader.captured,
         notices=tuple(ctx.notices + notices + list(ctx.host.notices)),
     )
 

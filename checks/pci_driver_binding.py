@@ -17,7 +17,16 @@ from __future__ import annotations
 from auditor.binding import BINDING_READS, parse_ids
 from auditor.context import LIBVIRT_QEMU, NO_TARGETS, Context
 from auditor.facts import BOOT_READS, CMDLINE, DEVICE_READS, KCONFIG_READS
-from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
+from auditor.model import (
+    Check,
+    DeviceResult,
+    Evidence,
+    Outcome,
+    Severity,
+    Status,
+    listed,
+    outcome,
+)
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
@@ -100,6 +109,20 @@ def run(ctx: Context) -> Outcome:
         )
         devices.append(DeviceResult(address, status, message))
     problems = [d for d in devices if d.status in (Status.FAIL, Status.WARN)]
+    failed = any(d.status is Status.FAIL for d in devices)
+    if config.unreadable and not failed:
+        # What decides the binding at boot was not all read (too large, needs root, the
+        # read budget spent): no pass or warning may rest on the part that was.
+        return outcome(
+            Status.ERROR,
+            f"cannot tell: {listed(config.unreadable, 3)} could not be read, and it may bind "
+            "or unbind the devices at boot",
+            evidence,
+            (
+                "Run hostaudit as root; a file over the size limit is no configuration modprobe reads.",
+            ),
+            devices,
+        )
     if problems:
         worst = Status.FAIL if any(d.status is Status.FAIL for d in problems) else Status.WARN
         return outcome(

@@ -64,6 +64,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "profile": report.profile,
         "started_at": report.started_at,
         "collected_at": report.when_collected if report.collected else None,
+        **({} if report.collected_known else {"collected_at_unknown": True}),
         "duration_s": report.duration_s,
         "summary": {
             **report.summary(),
@@ -206,6 +207,8 @@ def _report(data: dict[str, Any]) -> Report:
         stale=data.get("stale"),
         # null, as against absent (reports before 1.3): the host was not read.
         collected=not ("collected_at" in data and data["collected_at"] is None),
+        # Before 1.3 reports did not say when the host was read: unknown, never "now".
+        collected_known="collected_at" in data and not data.get("collected_at_unknown", False),
     )
 
 

@@ -38,6 +38,9 @@ class Reader:
     # When the data was taken from the host (UTC, 2026-11-25T21:00:00+00:00); None: now,
     # for a folder read as the audit runs.
     collected_at: str | None = None
+    # A capture made at another time (a snapshot, a sosreport): without collected_at, when
+    # it was made is unknown, never "now".
+    captured = False
 
     def link_target(self, path: str) -> str | None:
         """The raw target of the link `path`; None when it is not a link or is missing."""

@@ -116,6 +116,7 @@ class SnapshotReader(Reader):
         self.saved_log = manifest.get("saved_log", self.saved_log)
         self.notices = tuple(manifest.get("notices", ()))
         self.collected_at = _created(manifest.get("created"))
+        self.captured = True
         self.has_kmsg = kmsg is not None
         self._kmsg = kmsg or []
 
@@ -163,6 +164,15 @@ def open_snapshot(path: str) -> SnapshotReader:
 
         if not is_snapshot_folder(path):
             raise ArchiveError(path, "not a hostaudit snapshot (no manifest.json and root/)")
+        # `tar xf` of a hostile archive can make root/ a link (root -> /): the audit would
+        # then read the auditor's own host as the snapshot's. root/ must be a real folder.
+        import stat
+
+        if not stat.S_ISDIR(os.lstat(os.path.join(path, "root")).st_mode):
+            raise ArchiveError(
+                path,
+                "not a hostaudit snapshot: its root/ is a symbolic link, not a folder inside it",
+            )
         outer: Reader = FolderReader(path)
         try:
             manifest, kmsg = _records(outer, path)

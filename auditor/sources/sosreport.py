@@ -69,6 +69,7 @@ class SosreportReader(Reader):
         self.files: dict[str, bytes] = {}  # host path -> content made from command output
         self.folders: dict[str, set[str]] = {}  # folders those files need -> their names
         self.not_collected = dict(NEVER_COLLECTED)
+        self.captured = True
         self._fill_in()
 
     def close(self) -> None:

@@ -10,8 +10,10 @@ import time
 
 import pytest
 
+from auditor.model import HostInfo, Report, Status, epoch, mark_stale
 from auditor.parsers import bootconfig, cmdline, kconfig, kernel_log, modprobe, procfs, selinux
-from tests.hostile.builders import END, MiB, copy_root, header, member, run, write
+from tests.hostile.builders import END, MiB, copy_root, header, member, run, snapshot_archive, write
+from tests.hostile.builders import manifest as manifest_bytes
 
 # -- every parser linear: N and 4N bytes of its worst shape ---------------------------------
 
@@ -212,3 +214,87 @@ def test_negative_member_sizes_make_the_archive_corrupt(tmp_path, size_field):
     done = run("audit", "--root", str(archive), "--format", "json", seconds=30)
     assert done.code == 2 and not done.crashed, done
     assert "negative size" in done.stderr
+
+
+# -- 9. an unpacked snapshot whose root/ is a link -----------------------------------------
+
+
+def test_a_snapshot_folder_whose_root_is_a_link_is_refused(tmp_path):
+    folder = tmp_path / "snap"
+    folder.mkdir()
+    (folder / "manifest.json").write_bytes(manifest_bytes())
+    (folder / "root").symlink_to("/")  # what `tar xf` makes of a hostile archive
+    for option in ("--root", "--snapshot"):
+        done = run("audit", option, str(folder), "--format", "json", seconds=30)
+        assert done.code == 2 and not done.crashed, done
+        assert "its root/ is a symbolic link, not a folder inside it" in done.stderr
+        assert done.stdout == ""  # the auditor's own host was not audited
+
+
+# -- 10. --max-age cannot be bypassed ------------------------------------------------------
+
+
+def _report(**changes) -> Report:
+    return Report(
+        tool_version="0.1.0",
+        host=HostInfo("h", "6.1.0", "snapshot h.tar.gz"),
+        started_at="2026-12-03T12:00:00+00:00",
+        duration_s=0.1,
+        **changes,
+    )
+
+
+NOW = epoch("2026-12-03T12:00:00+00:00")
+
+
+def test_an_unknown_collection_time_is_stale():
+    stale = mark_stale(_report(collected_known=False), 86400, NOW)
+    assert stale.stale == "cannot tell when it was read (the capture does not say)"
+    assert stale.verdict() is Status.ERROR
+
+
+def test_a_collection_time_in_the_future_is_an_error_naming_it():
+    ahead = _report(collected_at="2026-12-04T12:00:00+00:00")
+    stale = mark_stale(ahead, 86400, NOW)
+    assert stale.stale.startswith("read at 2026-12-04T12:00:00+00:00, 24 h in the future")
+    assert stale.verdict() is Status.ERROR
+    skew = _report(collected_at="2026-12-03T12:02:00+00:00")  # two minutes: clock skew
+    assert mark_stale(skew, 86400, NOW).stale is None
+
+
+def test_a_snapshot_without_a_creation_time_is_stale_under_max_age(tmp_path):
+    archive = snapshot_archive(
+        tmp_path / "h.tar.gz",
+        manifest_bytes(created="not a time"),
+        {"/proc/cmdline": b"ro\n"},
+    )
+    done = run("audit", "--snapshot", str(archive), "--max-age", "1d", "--format", "json")
+    assert done.code == 3, done
+    data = json.loads(done.stdout)
+    assert data["stale"] == "cannot tell when it was read (the capture does not say)"
+    assert data["collected_at_unknown"] is True
+
+
+def test_a_report_that_does_not_say_when_it_was_read_is_stale(tmp_path):
+    made = run(
+        "audit", "--root", str(copy_root("intel-ready", tmp_path / "root")), "--format", "json"
+    )
+    data = json.loads(made.stdout)
+    del data["collected_at"]  # as reports before schema 1.3
+    saved = write(tmp_path / "old.json", json.dumps(data))
+    done = run("report", str(saved), "--max-age", "30d", "--format", "json")
+    assert done.code == 3, done
+    assert "cannot tell when it was read" in done.stdout
+
+
+# -- 16. pci.driver-binding does not pass on what it could not read --------------------------
+
+
+def test_a_modprobe_file_over_the_limit_is_an_error_not_a_pass(tmp_path):
+    root = copy_root("intel-ready", tmp_path / "root")
+    write(root / "etc/modprobe.d/zz-huge.conf", "# padding\n" * (MiB // 8))
+    done = run("audit", "--root", str(root), "--format", "json", seconds=30)
+    results = {r["id"]: r for r in json.loads(done.stdout)["results"]}
+    binding = results["pci.driver-binding"]
+    assert binding["status"] == "error", binding["message"]
+    assert "/etc/modprobe.d/zz-huge.conf" in binding["message"]
