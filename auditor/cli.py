@@ -331,11 +331,17 @@ def _encoded(text: str) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
+# The Prometheus text file is read by node_exporter, which runs as its own user: 0644
+# whatever the umask (the service writes everything else 0640, UMask=0027).
+FILE_MODES = {"prometheus": 0o644}
+
+
 def _write_files(reports: list[Report], args: argparse.Namespace) -> None:
     for fmt in FILE_FORMATS:
         path = getattr(args, fmt)
         if path and path != "-":
-            write_file(f"--{fmt}", path, _encoded(_render(fmt, reports, f"--{fmt}")))
+            data = _encoded(_render(fmt, reports, f"--{fmt}"))
+            write_file(f"--{fmt}", path, data, FILE_MODES.get(fmt))
 
 
 def _render(fmt: str, reports: list[Report], option: str, colour: bool = False) -> str:

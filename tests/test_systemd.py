@@ -76,6 +76,9 @@ def test_the_service_is_hardened_as_documented():
     assert unit["Nice"] == ["19"] and unit["IOSchedulingClass"] == ["idle"]
     assert unit["NoNewPrivileges"] == ["yes"]
     assert unit["SuccessExitStatus"] == ["1 3"]
+    # A oneshot has no start timeout by default: bound its time and memory.
+    assert unit["TimeoutStartSec"] == ["15min"] and unit["MemoryMax"] == ["512M"]
+    assert unit["UMask"] == ["0027"]
     # The kernel log is read from /dev/kmsg: these would hide it.
     assert "ProtectKernelLogs" not in unit and "PrivateDevices" not in unit
     timer = directives(UNITS / "hostaudit.timer")
@@ -88,10 +91,17 @@ def test_the_service_command_writes_json_and_prometheus(tmp_path):
     (command,) = directives(UNITS / "hostaudit.service")["ExecStart"]
     argv = shlex.split(command.replace("/var/lib/hostaudit", str(tmp_path)))
     argv[0] = str(Path(sys.executable).parent / "hostaudit")
+    (umask,) = directives(UNITS / "hostaudit.service")["UMask"]
     done = subprocess.run(
-        [*argv, "--root", str(HOSTS / "unsafe-interrupts")], capture_output=True, text=True
+        [*argv, "--root", str(HOSTS / "unsafe-interrupts")],
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.umask(int(umask, 8)),
     )
     assert done.returncode == 1, done.stderr  # a check fails: a result, not a service failure
+    # The report (command line, devices, guests) is root's; the metrics are node_exporter's.
+    assert oct((tmp_path / "report.json").stat().st_mode & 0o777) == "0o640"
+    assert oct((tmp_path / "hostaudit.prom").stat().st_mode & 0o777) == "0o644"
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["summary"]["fail"] >= 1
     families = {

@@ -71,6 +71,16 @@ def test_the_package_installs_what_an_operator_needs(deb):
     assert not list(Path("/etc/systemd/system").glob("*.wants/hostaudit.*"))
 
 
+def test_removal_stops_and_disables_an_enabled_timer(deb):
+    """dh_installsystemd --no-start adds no stop: debian/hostaudit.prerm does, on removal."""
+    prerm = debian("dpkg-deb", "-I", str(deb), "prerm").stdout
+    assert 'if [ "$1" = remove ]' in prerm
+    assert "deb-systemd-invoke stop hostaudit.timer hostaudit.service" in prerm
+    assert "deb-systemd-helper disable hostaudit.timer" in prerm
+    spec = (Path(__file__).parents[2] / "packaging" / "hostaudit.spec").read_text()
+    assert "%preun\n%systemd_preun hostaudit.service hostaudit.timer" in spec
+
+
 def test_the_packaged_hostaudit_audits_every_fixture_host_as_the_wheel_does(deb):
     for host in sorted(path for path in HOSTS.iterdir() if path.is_dir()):
         code, report = audit_json(["/usr/bin/hostaudit"], "--root", str(host))
