@@ -14,6 +14,7 @@ device shows as /sys/bus/pci/devices/ADDRESS/vfio-dev/vfioN; drivers/vfio/device
 from __future__ import annotations
 
 import json
+import os
 
 from auditor.errors import UsageError
 from auditor.escape import printable
@@ -147,12 +148,31 @@ def _qemu_users(host: Host) -> dict[str, str]:
     from auditor.parsers.qemu import parse_qemu
 
     users: dict[str, str] = {}
-    for pid, argv in live.qemu_guests():
-        guest = parse_qemu(pid, argv)
-        if guest is not None:
-            for address in guest.devices:
+    for pid, uid, argv in live.qemu_guests():
+        try:
+            guest = parse_qemu(pid, argv)
+        except Exception:  # one process's command line never fails the run
+            continue
+        if guest is None:
+            continue
+        for address in guest.devices:
+            if _could_hold(host, uid, address):
                 users[address] = f"guest {guest.name} (pid {guest.pid})"
     return users
+
+
+def _could_hold(host: Host, uid: int, address: str) -> bool:
+    """Whether a process of `uid` can hold the device: root, or the owner of the device's
+    VFIO group file (libvirt gives /dev/vfio/N to the guest's user before QEMU starts)."""
+    if uid == 0:
+        return True
+    device = read_device(host, address)
+    if device is None or device.iommu_group is None:
+        return False
+    try:
+        return os.stat(f"/dev/vfio/{device.iommu_group}").st_uid == uid
+    except OSError:
+        return False
 
 
 def _group_peers(host: Host, device: PciDevice) -> list[PciDevice]:

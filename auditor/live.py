@@ -50,20 +50,36 @@ def udev_names() -> dict[str, str] | None:
     return names
 
 
-def qemu_guests() -> list[tuple[int, list[str]]]:
-    """(pid, argv) of every process whose command line runs QEMU.
-    Command lines of other users' processes are readable in /proc (mode 0444); each is kept
-    only while it is looked at, whatever the number and size of the others."""
+def is_qemu(executable: str | None) -> bool:
+    """Whether a process's executable is a QEMU system emulator: upstream's
+    qemu-system-ARCH, RHEL's /usr/libexec/qemu-kvm (a binary replaced by an upgrade shows as
+    "... (deleted)"). argv[0] is the process's own word and proves nothing (`exec -a`)."""
+    name = os.path.basename(executable or "")
+    return name.startswith("qemu-system-") or name.split(" ", 1)[0] == "qemu-kvm"
+
+
+def qemu_guests() -> list[tuple[int, int, list[str]]]:
+    """(pid, effective uid, argv) of every process whose executable is QEMU. Command lines of
+    other users' processes are readable in /proc (mode 0444), their executables only as root
+    (a process whose executable cannot be read is not taken for QEMU); each command line is
+    kept only while it is looked at, whatever the number and size of the others."""
     try:
         import psutil
     except ImportError:  # hostaudit.pyz: the /proc files psutil itself reads
-        commands: Iterator[tuple[int, list[str]]] = _proc_command_lines()
+        commands: Iterator[tuple[int, int, str | None, list[str]]] = _proc_processes()
     else:
         commands = (
-            (int(process.info["pid"]), list(process.info.get("cmdline") or []))
-            for process in psutil.process_iter(["pid", "cmdline"])
+            (
+                int(info["pid"]),
+                info["uids"].effective if info.get("uids") else -1,
+                info.get("exe"),
+                list(info.get("cmdline") or []),
+            )
+            for info in (
+                process.info for process in psutil.process_iter(["pid", "uids", "exe", "cmdline"])
+            )
         )
-    return [(pid, argv) for pid, argv in commands if argv and "qemu" in os.path.basename(argv[0])]
+    return [(pid, uid, argv) for pid, uid, exe, argv in commands if argv and is_qemu(exe)]
 
 
 # A QEMU command line with many devices runs to tens of kilobytes; the kernel caps argv at
@@ -71,15 +87,21 @@ def qemu_guests() -> list[tuple[int, list[str]]]:
 MAX_CMDLINE_BYTES = 2 * 1024 * 1024
 
 
-def _proc_command_lines() -> Iterator[tuple[int, list[str]]]:
-    """(pid, argv) of each process, from /proc/PID/cmdline (NUL-separated arguments)."""
+def _proc_processes() -> Iterator[tuple[int, int, str | None, list[str]]]:
+    """(pid, owner uid, executable, argv) of each process, from /proc/PID (the folder's
+    owner, the exe link, the NUL-separated cmdline)."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
+            uid = os.stat(f"/proc/{name}").st_uid
             with open(f"/proc/{name}/cmdline", "rb") as handle:
                 raw = handle.read(MAX_CMDLINE_BYTES)
         except OSError:
             continue  # the process ended, or is a kernel thread of another namespace
+        try:
+            executable: str | None = os.readlink(f"/proc/{name}/exe")
+        except OSError:
+            executable = None  # another user's process, read without root
         argv = raw.rstrip(b"\0").split(b"\0") if raw else []
-        yield int(name), [arg.decode("utf-8", "surrogateescape") for arg in argv]
+        yield int(name), uid, executable, [arg.decode("utf-8", "surrogateescape") for arg in argv]

@@ -146,20 +146,31 @@ def test_without_psutil_boot_time_comes_from_proc_stat(monkeypatch):
     assert abs(without - from_psutil) <= 1  # psutil rounds btime adjustments
 
 
-def test_without_psutil_qemu_command_lines_come_from_proc(monkeypatch):
-    """A process named like QEMU is found the same way with psutil and from /proc files."""
+def test_without_psutil_qemu_command_lines_come_from_proc(monkeypatch, tmp_path):
+    """A QEMU binary is found the same way with psutil and from /proc files; a process that
+    only calls itself QEMU (argv[0], `exec -a`) is not taken for one."""
     pytest.importorskip("psutil")
-    # bash's exec -a sets argv[0]: a harmless sleep that looks like a QEMU to both paths.
-    qemu = subprocess.Popen(["bash", "-c", "exec -a /usr/bin/qemu-system-x86_64 sleep 30"])
+    binary = tmp_path / "qemu-system-x86_64"  # a harmless sleep whose executable is "QEMU"
+    shutil.copy(shutil.which("sleep"), binary)
+    qemu = subprocess.Popen([str(binary), "30"])
+    # bash's exec -a sets argv[0] only: the executable stays sleep.
+    spoof = subprocess.Popen(["bash", "-c", "exec -a /usr/bin/qemu-system-x86_64 sleep 30"])
     try:
-        for _ in range(500):  # until bash has exec'd: before, the process is `bash -c ...`
-            if Path(f"/proc/{qemu.pid}/cmdline").read_bytes().startswith(b"/usr/bin/qemu"):
-                break
-            time.sleep(0.01)
-        with_psutil = [g for g in live.qemu_guests() if g[0] == qemu.pid]
+        for process in (qemu, spoof):
+            for _ in range(500):  # until exec'd: before, the process is python or bash
+                if (
+                    Path(f"/proc/{process.pid}/cmdline")
+                    .read_bytes()
+                    .startswith((str(binary).encode(), b"/usr/bin/qemu"))
+                ):
+                    break
+                time.sleep(0.01)
+        pids = (qemu.pid, spoof.pid)
+        with_psutil = [g for g in live.qemu_guests() if g[0] in pids]
         monkeypatch.setitem(sys.modules, "psutil", None)
-        without = [g for g in live.qemu_guests() if g[0] == qemu.pid]
+        without = [g for g in live.qemu_guests() if g[0] in pids]
     finally:
-        qemu.kill()
-        qemu.wait()
-    assert with_psutil == without == [(qemu.pid, ["/usr/bin/qemu-system-x86_64", "30"])]
+        for process in (qemu, spoof):
+            process.kill()
+            process.wait()
+    assert with_psutil == without == [(qemu.pid, os.geteuid(), [str(binary), "30"])]

@@ -45,7 +45,7 @@ def _vfio_address(spec: str) -> str | None:
 
         try:
             props = json.loads(spec)
-        except ValueError:
+        except (ValueError, RecursionError):  # `{"a":[[[[...` nested past the parser's depth
             return None
         if not isinstance(props, dict) or props.get("driver") != "vfio-pci":
             return None

@@ -6,7 +6,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -298,3 +301,42 @@ def test_a_modprobe_file_over_the_limit_is_an_error_not_a_pass(tmp_path):
     binding = results["pci.driver-binding"]
     assert binding["status"] == "error", binding["message"]
     assert "/etc/modprobe.d/zz-huge.conf" in binding["message"]
+
+
+# -- 13. processes that pose as QEMU -------------------------------------------------------
+
+
+def _started(process, marker: bytes) -> None:
+    for _ in range(500):  # until exec'd
+        if marker in Path(f"/proc/{process.pid}/cmdline").read_bytes():
+            return
+        time.sleep(0.01)
+
+
+@pytest.mark.skipif(not Path("/sys/bus/pci/devices").is_dir(), reason="no PCI devices here")
+def test_a_process_named_like_qemu_claims_no_device_and_crashes_nothing(tmp_path):
+    address = sorted(p.name for p in Path("/sys/bus/pci/devices").iterdir())[0]
+    # argv[0] says QEMU, the executable is bash: any user can start this.
+    claim = subprocess.Popen(
+        [
+            "bash",
+            "-c",
+            f'exec -a /usr/bin/qemu-system-x86_64 bash -c "sleep 30; :" x -device vfio-pci,host={address}',
+        ]
+    )
+    # A real QEMU binary name (a copy of bash) with a -device nested past the JSON parser.
+    binary = tmp_path / "qemu-system-x86_64"
+    shutil.copy(shutil.which("bash"), binary)
+    deep = "{" + '"a":[' * 20_000 + "]" * 20_000 + "}"  # under MAX_ARG_STRLEN (128 KiB)
+    nested = subprocess.Popen([str(binary), "-c", "sleep 30; :", "x", "-device", deep])
+    try:
+        _started(claim, b"qemu-system")
+        _started(nested, b"-device")
+        done = run("devices", "--format", "json", seconds=60)
+    finally:
+        for process in (claim, nested):
+            process.kill()
+            process.wait()
+    assert done.code == 0 and not done.crashed, done
+    rows = {row["address"]: row for row in json.loads(done.stdout)}
+    assert rows[address]["used_by"] is None
