@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 
 from auditor.record import field, record, replace
+from auditor.sources.collect import redact_secrets
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 
@@ -74,10 +75,14 @@ class Check:
 
 @record
 class Evidence:
-    """One fact a check relied on: where it was read and what it said."""
+    """One fact a check relied on: where it was read and what it said. Secret values (a
+    `rd.iscsi.password=` on a command line) never reach a report: they are removed here."""
 
     source: str
     value: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", redact_secrets(self.value))
 
 
 @record
@@ -102,6 +107,7 @@ class Outcome:
     devices: tuple[DeviceResult, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "message", redact_secrets(self.message))
         if not self.message.strip():
             raise ValueError("every outcome needs a message (skip and error say why)")
 

@@ -10,6 +10,7 @@ so for a plain value the last one wins.
 from __future__ import annotations
 
 from auditor.record import record
+from auditor.sources.collect import redact_secrets
 
 _SPACE = " \t\n\r\v\f"
 
@@ -27,7 +28,10 @@ class Param:
         return self.name.replace("-", "_")
 
     def __str__(self) -> str:
-        return self.name if self.value is None else f"{self.name}={self.value}"
+        """As written, but a secret's value (rd.iscsi.password=...) shown as (removed)."""
+        if self.value is None:
+            return self.name
+        return redact_secrets(f"{self.name}={self.value}")
 
 
 def _next_arg(text: str, start: int) -> tuple[str, str | None, int]:

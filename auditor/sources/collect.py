@@ -25,6 +25,7 @@ here instead of keeping a second copy.
 
 import errno
 import os
+import re
 import stat
 import sys
 
@@ -562,6 +563,89 @@ def read_kmsg_records(path: str = "/dev/kmsg", limit: int = KMSG_LIMIT) -> "List
 _SECRET_ATTRIBUTES = ("passwd", "password", "passphrase")
 
 
+# Kernel parameters whose values are secrets: dracut's rd.iscsi.password=, rd.iscsi.in.password=
+# and friends (dracut.cmdline(7)) sit on command lines in /proc/cmdline, boot entries and
+# /etc/default/grub. Their values are replaced wherever a command line is stored or shown.
+SECRET_PARAMETER = re.compile(
+    r"""(?i)(\b[\w.-]*(?:password|passwd|secret)[\w.-]*=)("[^"]*"|'[^']*'|[^\s"']*)"""
+)
+REMOVED = "(removed)"
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with the value of every secret-named parameter replaced by (removed)."""
+    if not ("ass" in text.lower() or "secret" in text.lower()):
+        return text  # the common case costs one scan
+    return SECRET_PARAMETER.sub(lambda match: match.group(1) + REMOVED, text)
+
+
+# What the checks read of each kind of file, and so all the collector keeps of it:
+# NetworkManager keyfiles hold Wi-Fi PSKs, WireGuard private keys and 802.1X and VPN
+# passwords, of which pci.driver-binding needs only the [sriov] section and the interface it
+# configures; systemd units (Environment= may hold credentials) and udev rules only whether
+# they write sriov_numvfs; boot configuration may hold GRUB's password hashes.
+NM_KEPT = {"connection": ("id", "type", "interface-name")}
+
+
+def scrub_nmconnection(content: bytes) -> bytes:
+    """A NetworkManager keyfile reduced to its [sriov] section and the connection's id, type
+    and interface name."""
+    kept = []
+    section = ""
+    for line in content.decode("utf-8", "replace").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip().lower()
+            if section in NM_KEPT or section == "sriov":
+                kept.append(stripped)
+            continue
+        key = stripped.split("=", 1)[0].strip().lower()
+        if section == "sriov" or key in NM_KEPT.get(section, ()):
+            kept.append(redact_secrets(stripped))
+    return ("\n".join(kept) + "\n").encode("utf-8")
+
+
+def scrub_sriov_only(content: bytes) -> bytes:
+    """A unit or udev rules file reduced to its section headers and the lines that write
+    sriov_numvfs (the only thing pci.driver-binding looks for in them)."""
+    kept = [
+        redact_secrets(line)
+        for line in content.decode("utf-8", "replace").splitlines()
+        if "sriov_numvfs" in line or line.strip().startswith("[")
+    ]
+    return ("\n".join(kept) + "\n").encode("utf-8")
+
+
+# GRUB's `password`/`password_pbkdf2` lines (generated grub.cfg, legacy grub.conf) hold
+# password hashes; no check reads them.
+_PASSWORD_LINE = re.compile(r"^(\s*)(password\S*)\b.*$", re.MULTILINE)
+
+
+def scrub_boot(content: bytes) -> bytes:
+    """Boot configuration and command lines without password lines and secret values."""
+    text = content.decode("utf-8", "surrogateescape")
+    text = _PASSWORD_LINE.sub(lambda match: f"{match.group(1)}{match.group(2)} {REMOVED}", text)
+    return redact_secrets(text).encode("utf-8", "surrogateescape")
+
+
+# Files that hold command lines: the running one, the boot loaders', and the kernel log's
+# "Command line:" record (/var/log/dmesg; the ring buffer is redacted as it is read).
+_BOOT_FILES = ("/proc/cmdline", "/etc/default/grub", "/etc/kernel/cmdline", "/boot/", "/var/log/")
+
+
+def scrub(path: str, content: bytes) -> bytes:
+    """What the collector keeps of a file it reads (see above); other files whole."""
+    if path.endswith(".nmconnection"):
+        return scrub_nmconnection(content)
+    if path.endswith(".rules") or (
+        path.startswith("/etc/systemd/system/") and path.endswith(".service")
+    ):
+        return scrub_sriov_only(content)
+    if path.startswith(_BOOT_FILES):
+        return scrub_boot(content)
+    return content
+
+
 def scrub_xml(content: bytes) -> "Optional[bytes]":
     """The XML with its secrets removed by parsed attribute, or None when it cannot be
     parsed safely (a DOCTYPE or entity, or not well-formed): then nothing of it is kept."""
@@ -858,6 +942,10 @@ class Collector(object):
                 )
                 return
             content = scrubbed
+        else:  # by the name asked for and by the file's own (a link may lead elsewhere)
+            content = scrub(path, content)
+            if requested != path:
+                content = scrub(requested, content)
         mtime = 0.0 if path.startswith(("/sys/", "/proc/", "/dev/")) else info.st_mtime
         self._add(path, Entry("file", mtime, content=content))
         self.failures.pop(path, None)
@@ -871,7 +959,13 @@ class Collector(object):
         if not self.live:
             return
         try:
-            self.kmsg = read_kmsg_records()
+            # The boot records repeat the command line: its secrets go, as in /proc/cmdline.
+            self.kmsg = [
+                redact_secrets(record.decode("utf-8", "surrogateescape")).encode(
+                    "utf-8", "surrogateescape"
+                )
+                for record in read_kmsg_records()
+            ]
         except OSError as exc:
             self.failures["/dev/kmsg"] = _failure(exc)
 

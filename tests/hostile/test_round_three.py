@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
@@ -340,3 +341,54 @@ def test_a_process_named_like_qemu_claims_no_device_and_crashes_nothing(tmp_path
     assert done.code == 0 and not done.crashed, done
     rows = {row["address"]: row for row in json.loads(done.stdout)}
     assert rows[address]["used_by"] is None
+
+
+# -- 1. no secret in snapshots or reports --------------------------------------------------
+
+SECRETS = {
+    "etc/NetworkManager/system-connections/sriov.nmconnection": (
+        "[connection]\nid=uplink\ntype=ethernet\ninterface-name=enp4s0f0\n"
+        "[802-1x]\neap=peap;\nidentity=ops\npassword=SECRET-8021X\n"
+        "[sriov]\ntotal-vfs=1\nautoprobe-drivers=true\n"
+    ),
+    "etc/NetworkManager/system-connections/wifi.nmconnection": (
+        "[connection]\nid=office\ntype=wifi\n[wifi-security]\nkey-mgmt=wpa-psk\npsk=SECRET-PSK\n"
+    ),
+    "etc/NetworkManager/system-connections/wg0.nmconnection": (
+        "[connection]\nid=wg0\ntype=wireguard\ninterface-name=wg0\n"
+        "[wireguard]\nprivate-key=SECRET-WG-KEY\n[vpn-secrets]\npassword=SECRET-VPN\n"
+    ),
+    "etc/systemd/system/backup.service": (
+        "[Service]\nEnvironment=API_TOKEN=SECRET-TOKEN\nExecStart=/usr/bin/backup\n"
+    ),
+    "boot/grub2/grub.cfg": (
+        'set superusers="root"\npassword_pbkdf2 root grub.pbkdf2.sha512.10000.SECRET-HASH\nblscfg\n'
+    ),
+}
+
+
+def test_no_network_or_boot_secret_reaches_a_snapshot_or_a_report(tmp_path):
+    root = copy_root("sriov-vf", tmp_path / "root")
+    for path, text in SECRETS.items():
+        write(root / path, text)
+    cmdline = (root / "proc/cmdline").read_text().strip()
+    write(root / "proc/cmdline", cmdline + " rd.iscsi.password=SECRET-ISCSI\n")
+    log = root / "var/log/dmesg"  # the kernel log repeats the command line
+    write(log, log.read_text() + "[    0.000000] Command line: ro rd.iscsi.password=SECRET-LOG\n")
+    archive = tmp_path / "h.tar.gz"
+    made = run("snapshot", "--root", str(root), "-o", str(archive))
+    assert made.code == 0, made
+    with tarfile.open(archive) as tar:
+        stored = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
+    assert b"SECRET" not in stored
+    assert b"total-vfs=1" in stored and b"interface-name=enp4s0f0" in stored  # what is read stays
+    outputs = []
+    for source in (("--root", str(root)), ("--snapshot", str(archive))):
+        for fmt in ("json", "text", "html", "junit"):
+            done = run("audit", *source, "--device", "0000:04:10.0", "--format", fmt)
+            outputs.append(done.stdout)
+        binding = next(
+            r for r in json.loads(outputs[-4])["results"] if r["id"] == "pci.driver-binding"
+        )
+        assert "sriov.nmconnection has [sriov] settings" in json.dumps(binding["devices"])
+    assert not [text for text in outputs if "SECRET" in text]
