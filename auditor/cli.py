@@ -230,7 +230,7 @@ def _fleet(args: argparse.Namespace, placeholders: list[Report]) -> int:
     verdicts = set()
     loader, fresh = _loader(), _freshness(args)
     for report in itertools.chain(
-        (fresh(loader.load(path)) for path in args.reports), placeholders
+        (fresh(_load_or_row(loader, path)) for path in args.reports), placeholders
     ):
         verdicts.add(report.verdict())
         for _, _, builder in builders:
@@ -243,6 +243,25 @@ def _fleet(args: argparse.Namespace, placeholders: list[Report]) -> int:
             for chunk in builder.chunks():
                 _print(chunk)
     return code
+
+
+def _load_or_row(loader: Any, path: str) -> Report:
+    """One fleet member: its report, or (unreadable, invalid) an error row that names the
+    file and why, so one bad report never hides the rest of the fleet."""
+    from auditor.errors import ReportError
+
+    try:
+        return loader.load(path)
+    except ReportError as exc:
+        import time
+
+        from auditor import __version__
+        from auditor.model import not_read
+        from auditor.sources.base import utc
+
+        host = os.path.basename(path)
+        host = host[: -len(".json")] if host.endswith(".json") else host
+        return not_read(__version__, host, f"invalid report {path}: {exc.detail}", utc(time.time()))
 
 
 def _diff(args: argparse.Namespace) -> int:

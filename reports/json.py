@@ -97,7 +97,11 @@ def schema_text() -> str:
     return files("auditor.reports").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
 
 
-MAX_REPORT_BYTES = 64 << 20  # a host with 10,000 functions writes about 20 MiB
+# What one saved report may cost: a host with 10,000 functions writes about 20 MiB and
+# 70,000 JSON objects (a device result, an evidence line each); the decoded objects cost
+# about ten times their bytes. A 62 MiB report once cost `hostaudit report` 920 MB and 79 s.
+MAX_REPORT_BYTES = 32 << 20
+MAX_REPORT_OBJECTS = 200_000
 
 
 class ReportLoader:
@@ -154,11 +158,33 @@ def _read_json(path: str) -> Any:
     if len(data) > MAX_REPORT_BYTES:
         raise ReportError(path, f"larger than {MAX_REPORT_BYTES} bytes: not a report")
     try:
-        return json.loads(data, parse_constant=_not_json, parse_float=_finite, parse_int=_integer)
+        return json.loads(
+            data,
+            parse_constant=_not_json,
+            parse_float=_finite,
+            parse_int=_integer,
+            object_hook=_Counter(),
+        )
     except RecursionError:
         raise ReportError(path, "not JSON: nested too deeply") from None
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ReportError(path, f"not JSON: {exc}") from None
+
+
+class _Counter:
+    """json.loads' object hook: stops decoding past MAX_REPORT_OBJECTS objects, before
+    their memory is spent."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.count += 1
+        if self.count > MAX_REPORT_OBJECTS:
+            raise ValueError(
+                f"more than {MAX_REPORT_OBJECTS} objects: not a report this tool reads"
+            )
+        return obj
 
 
 def _not_json(name: str) -> Any:

@@ -26,7 +26,13 @@ FLEET = {
 }
 
 
-def run_playbook(tmp_path: Path, dest: Path, fleet: dict[str, tuple[str, str]], extra: str = ""):
+def run_playbook(
+    tmp_path: Path,
+    dest: Path,
+    fleet: dict[str, tuple[str, str]],
+    extra: str = "",
+    command: Path = BIN / "hostaudit",
+):
     """Run the playbook on `fleet` (inventory name -> (fixture root, mode)), each host on
     the local connection; mode "unreachable" makes a host Ansible cannot connect to."""
     playbook = BIN / "ansible-playbook"
@@ -67,7 +73,7 @@ def run_playbook(tmp_path: Path, dest: Path, fleet: dict[str, tuple[str, str]], 
             "-e",
             f"hostaudit_dest={dest}",
             "-e",
-            f"hostaudit_command={BIN / 'hostaudit'}",
+            f"hostaudit_command={command}",
         ],
         capture_output=True,
         text=True,
@@ -171,3 +177,37 @@ def test_fleet_playbook_never_shows_an_old_or_missing_host_as_current(tmp_path):
     [suite] = suites.values()
     created = json.loads((run2 / "reports" / "hv-intel.json").read_text())["collected_at"]
     assert suite.timestamp == created[:19]
+
+
+def test_an_inventory_name_that_climbs_out_writes_nothing_outside(tmp_path):
+    """`../../../../escape` would make the fetch write beside the results folder: the name
+    is refused and the host listed as not read, with why."""
+    dest = tmp_path / "a" / "fleet"
+    fleet = {
+        "hv-intel": ("intel-ready", "collector"),
+        "../../../../escape": ("intel-ready", "collector"),
+    }
+    done, run = run_playbook(tmp_path, dest, fleet)
+    assert not list(tmp_path.rglob("escape*")), done.stdout[-3000:]
+    html = (dest / "fleet.html").read_text()
+    assert "cannot name a file in the results" in html
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["hv-intel.tar.gz"]
+
+
+def test_a_run_that_cannot_build_its_report_leaves_no_old_one_looking_current(tmp_path):
+    dest = tmp_path / "fleet"
+    fleet = {"hv-intel": ("intel-ready", "collector")}
+    done, _ = run_playbook(tmp_path, dest, fleet)
+    assert done.returncode == 0 and (dest / "fleet.xml").exists()
+    # The second run's `hostaudit report` fails (exit 2); everything else is the real one.
+    wrapper = tmp_path / "hostaudit-report-fails"
+    wrapper.write_text(
+        f'#!/bin/sh\nif [ "$1" = report ]; then echo "disk full" >&2; exit 2; fi\n'
+        f'exec {BIN / "hostaudit"} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    done, run2 = run_playbook(tmp_path, dest, fleet, command=wrapper)
+    assert done.returncode != 0
+    page = (dest / "fleet.html").read_text()
+    assert "No current fleet report" in page and run2.name in page and "disk full" in page
+    assert not (dest / "fleet.xml").exists()

@@ -392,3 +392,44 @@ def test_no_network_or_boot_secret_reaches_a_snapshot_or_a_report(tmp_path):
         )
         assert "sriov.nmconnection has [sriov] settings" in json.dumps(binding["devices"])
     assert not [text for text in outputs if "SECRET" in text]
+
+
+# -- 6. what one saved report may cost ------------------------------------------------------
+
+
+def _big_report(tmp_path, evidence: int, value: str = "v") -> Path:
+    made = run(
+        "audit", "--root", str(copy_root("intel-ready", tmp_path / "root")), "--format", "json"
+    )
+    data = json.loads(made.stdout)
+    data["results"][0]["evidence"] = [{"source": "s", "value": value}] * evidence
+    return write(tmp_path / "big.json", json.dumps(data))
+
+
+def test_a_report_of_too_many_objects_is_refused_before_it_costs_memory(tmp_path):
+    report = _big_report(tmp_path, 600_000)  # about 20 MiB: under the byte limit
+    done = run("report", str(report), memory=512 * MiB, seconds=60)
+    assert done.code == 2 and not done.crashed, done
+    assert "more than 200000 objects" in done.stderr
+
+
+def test_a_report_over_the_size_limit_is_refused_unread(tmp_path):
+    report = _big_report(tmp_path, 1000, "x" * 40_000)  # about 40 MiB of text
+    done = run("report", str(report), memory=512 * MiB, seconds=30)
+    assert done.code == 2 and not done.crashed, done
+    assert "larger than 33554432 bytes: not a report" in done.stderr
+
+
+# -- 11. one invalid report in a fleet -------------------------------------------------------
+
+
+def test_one_invalid_report_is_a_row_of_the_fleet_not_its_end(tmp_path):
+    good = tmp_path / "hv01.json"
+    run("audit", "--root", str(copy_root("intel-ready", tmp_path / "root")), "--json", str(good))
+    bad = write(tmp_path / "hv02.json", '{"schema_version": "1.4.0"}')
+    html = tmp_path / "fleet.html"
+    done = run("report", str(good), str(bad), "--html", str(html), "--format", "text")
+    assert done.code == 3 and not done.crashed, done  # the bad host cannot tell: an error
+    assert "hv02" in done.stdout and "invalid report" in done.stdout
+    page = html.read_text()
+    assert "hv02" in page and "invalid report" in page and "intel" in page.lower()
