@@ -281,6 +281,11 @@ def test_sigterm_leaves_no_temporary_files(tmp_path):
         _, err = child.communicate(timeout=60)
         assert b"Traceback" not in err, err
         if running:  # killed is not a verdict
-            assert child.returncode == 128 + signal.SIGTERM, (child.returncode, err)
+            # 143 once hostaudit's handler is installed; a SIGTERM that arrives before start-up
+            # finished kills the interpreter itself (-15), which is no verdict either.
+            assert child.returncode in (128 + signal.SIGTERM, -signal.SIGTERM), (
+                child.returncode,
+                err,
+            )
         assert list(temp.iterdir()) == [], "temporary files left in TMPDIR"
         assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []

@@ -15,7 +15,18 @@ from pathlib import Path
 import pytest
 
 from auditor.model import HostInfo, Report, Status, epoch, mark_stale
-from auditor.parsers import bootconfig, cmdline, kconfig, kernel_log, modprobe, procfs, selinux
+from auditor.parsers import (
+    acpi,
+    bootconfig,
+    cmdline,
+    kconfig,
+    kernel_log,
+    libvirt,
+    modprobe,
+    procfs,
+    qemu,
+    selinux,
+)
 from tests.hostile.builders import END, MiB, copy_root, header, member, run, snapshot_archive, write
 from tests.hostile.builders import manifest as manifest_bytes
 
@@ -72,11 +83,52 @@ SHAPES = {
         lambda n: "virt_use_sysfs   on\n" * (n // 20),
     ),
     "dmesg": (kernel_log.parse_dmesg, lambda n: "[    0.100000] DMAR: x\n" * (n // 22)),
+    "kmsg records": (
+        lambda t: [kernel_log.parse_kmsg_record(r) for r in t.split(b"\n\n")],
+        lambda n: b"6,1,0,-;x\\x41\\x42 DMAR\n\n" * (n // 28),
+    ),
+    "domain xml": (
+        libvirt.parse_domain,
+        lambda n: (
+            "<domain><name>g</name><devices>"
+            + "<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='1' slot='0' function='0'/></source></hostdev>"
+            * (n // 110)
+            + "</devices></domain>"
+        ),
+    ),
+    "qemu argv": (
+        lambda argv: qemu.parse_qemu(1, argv),
+        lambda n: (
+            ["/usr/bin/qemu-system-x86_64"] + ["-device", "vfio-pci,host=0000:01:00.0"] * (n // 40)
+        ),
+    ),
+    "dmar table": (lambda data: _decode(acpi.decode_dmar, data), lambda n: _dmar(n)),
     "kernel log rules": (
         lambda t: kernel_log.completeness(kernel_log.parse_dmesg(t), None),
         lambda n: "Linux version 6.1 x\n" * (n // 20),
     ),
 }
+
+
+def _decode(decode, data):
+    try:
+        return decode(data)
+    except ValueError:
+        return None
+
+
+def _dmar(size: int) -> bytes:
+    """A DMAR table of `size` bytes: header, then DRHD structures of 16 bytes each."""
+    import struct
+
+    body = b"".join(
+        struct.pack("<HHBBHQ", 0, 16, 0, 0, 0, 0xFED90000) for _ in range((size - 48) // 16)
+    )
+    header = bytearray(b"DMAR" + struct.pack("<I", 48 + len(body)) + bytes(40))
+    header[36] = 38
+    table = bytearray(header + body)
+    table[9] = (-sum(table)) % 256
+    return bytes(table)
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
