@@ -108,26 +108,9 @@ def run(ctx: Context) -> Outcome:
         evidence += [Evidence(f"{path} {key}", value) for key, value in table.facts]
         fatal += [f"{name}: {problem}" for problem in table.fatal]
         warnings += [f"{name}: {problem}" for problem in table.warnings]
-    if fatal:
-        return outcome(
-            Status.FAIL,
-            "firmware IOMMU table is broken: " + "; ".join(fatal),
-            evidence,
-            ("Update the system firmware (BIOS/UEFI); report the decoded table to the vendor.",),
-        )
-    if needs_root:
-        return outcome(
-            Status.ERROR,
-            f"{', '.join(needs_root)} present but needs root to decode: run the audit as root",
-            evidence,
-            ("Run hostaudit as root to decode the firmware tables.",),
-        )
-    if warnings:
-        return outcome(
-            Status.WARN,
-            f"{', '.join(present)} present with firmware bugs: " + "; ".join(warnings),
-            evidence,
-        )
+    found = _findings(present, fatal, warnings, evidence, needs_root=needs_root)
+    if found is not None:
+        return found
     return outcome(Status.PASS, f"{', '.join(present)} present and well-formed", evidence)
 
 
@@ -187,24 +170,48 @@ def _from_log(ctx: Context) -> Outcome | None:
         warnings += [f"{name}: {line}" for line in verdict.bugs]
         if verdict.parsed:
             decoded.append(name)
-    tables = ", ".join(present)
     where = "judged from the kernel log: the table files are not in this root"
-    if fatal:
-        return outcome(
-            Status.FAIL,
-            f"firmware IOMMU table is broken ({where}): " + "; ".join(fatal),
-            evidence,
-            ("Update the system firmware (BIOS/UEFI); report the kernel's message to the vendor.",),
-        )
-    if warnings:
-        return outcome(
-            Status.WARN,
-            f"{tables} present with firmware bugs ({where}): " + "; ".join(warnings),
-            evidence,
-        )
+    found = _findings(present, fatal, warnings, evidence, where)
+    if found is not None:
+        return found
     parsed = (
         f"the kernel parsed {', '.join(decoded)}"
         if decoded
         else "not parsed on this boot, so its content is not known"
     )
-    return outcome(Status.PASS, f"{tables} present ({where}; {parsed})", evidence)
+    return outcome(Status.PASS, f"{', '.join(present)} present ({where}; {parsed})", evidence)
+
+
+def _findings(
+    present: list[str],
+    fatal: list[str],
+    warnings: list[str],
+    evidence: list[Evidence],
+    where: str = "",
+    needs_root: list[str] | tuple[str, ...] = (),
+) -> Outcome | None:
+    """The verdict of what the tables showed, decoded or as the kernel logged them: a table
+    the kernel refuses fails, one only root can decode is an error, firmware bugs warn;
+    None when there is none of these."""
+    said = f" ({where})" if where else ""
+    if fatal:
+        return outcome(
+            Status.FAIL,
+            f"firmware IOMMU table is broken{said}: " + "; ".join(fatal),
+            evidence,
+            ("Update the system firmware (BIOS/UEFI); report the finding to the vendor.",),
+        )
+    if needs_root:
+        return outcome(
+            Status.ERROR,
+            f"{', '.join(needs_root)} present but needs root to decode: run the audit as root",
+            evidence,
+            ("Run hostaudit as root to decode the firmware tables.",),
+        )
+    if warnings:
+        return outcome(
+            Status.WARN,
+            f"{', '.join(present)} present with firmware bugs{said}: " + "; ".join(warnings),
+            evidence,
+        )
+    return None
