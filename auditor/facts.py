@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.errors import HostError, NotCollectedError, ReadBudgetError
+from auditor.errors import HostError, NotCollectedError, ReadBudgetError, UnreadableError
 from auditor.host import Host
 from auditor.model import Evidence
 from auditor.parsers.cmdline import Param, parse_cmdline
@@ -274,7 +274,10 @@ def _read_kernel_log(host: Host) -> KernelLog:
             return KernelLog(KMSG, messages, _judged(host, messages, earliest))
         except HostError:
             pass  # dmesg_restrict or a container without /dev/kmsg: try the saved log
-    text = host.read_text(host.saved_log)
+    try:
+        text = host.read_text(host.saved_log)
+    except NotCollectedError as exc:  # no log in this capture: as unreadable, never as silent
+        raise UnreadableError(host.saved_log, f"not collected: {exc.reason}") from None
     messages = parse_dmesg(text)
     return KernelLog(host.saved_log, messages, _judged(host, messages, earliest_dmesg_time(text)))
 

@@ -131,3 +131,28 @@ def test_the_running_kernel_witnesses_its_own_default_from_its_log(tmp_path):
     persistent = audit(root)["iommu.cmdline-persistent"]
     assert persistent.status is Status.FAIL, persistent.outcome.message
     assert "the running kernel 5.4.0-100-generic has none active" in evidence_text(persistent)
+
+
+def test_a_capture_without_its_log_is_unreadable_for_the_log_rules(tmp_path):
+    """A snapshot that did not collect the saved log: the log rules see an unreadable log
+    (cannot tell), never an archive gap that would skip the whole check."""
+    from auditor.errors import HostError
+    from auditor.facts import kernel_log
+    from auditor.host import Host
+    from auditor.sources.snapshot import open_snapshot
+    from tests.hostile.builders import manifest, snapshot_archive
+
+    archive = snapshot_archive(
+        tmp_path / "h.tar.gz",
+        manifest(not_collected={"/var/log/dmesg": "the collector was told not to"}),
+        {"/proc/cmdline": b"ro\n"},
+    )
+    host = Host(open_snapshot(str(archive)))
+    try:
+        kernel_log(host)
+    except HostError as exc:
+        assert "not collected: the collector was told not to" in str(exc)
+    else:
+        raise AssertionError("a log that is not in the capture was read")
+    finally:
+        host.close()
