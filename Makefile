@@ -34,9 +34,14 @@ $(VENV)/.test-installed: pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,lint]'
 	touch $(VENV)/.installed $@
 
+# One failing run does not hide the others: every run goes, and make test fails at the end
+# if any did.
 test: $(VENV)/.test-installed test-system-deps lint
-	$(BIN)/pytest
-	$(MAKE) --no-print-directory test-pythons
+	@status=0; \
+	$(BIN)/pytest || status=1; \
+	$(MAKE) --no-print-directory test-pythons || status=1; \
+	if [ $$status -ne 0 ]; then echo "make test: a run failed (see above)" >&2; fi; \
+	exit $$status
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
@@ -68,7 +73,8 @@ test-system-deps:
 # The oldest supported runtime (Python 3.9 with RHEL 9's library versions) and the newest.
 # Interpreters come from pyenv or PATH; a missing one is reported and skipped, not failed.
 test-pythons:
-	@for spec in "3.9:tests/constraints-oldest.txt" "3.13:"; do \
+	@failed=""; \
+	for spec in "3.9:tests/constraints-oldest.txt" "3.13:"; do \
 		version=$${spec%%:*}; constraints=$${spec#*:}; \
 		python=$$(ls -d $$(pyenv root 2>/dev/null)/versions/$$version.*/bin/python$$version 2>/dev/null | sort -V | tail -n 1); \
 		[ -n "$$python" ] || python=$$(command -v python$$version || true); \
@@ -76,8 +82,9 @@ test-pythons:
 		echo "== Python $$version ($$python)$${constraints:+ with $$constraints}"; \
 		$$python -m venv $(VENV)-$$version && \
 		$(VENV)-$$version/bin/pip install --quiet --disable-pip-version-check -e '.[test]' $${constraints:+-c $$constraints} && \
-		$(VENV)-$$version/bin/pytest -q -p no:cacheprovider -m 'not packaging' || exit 1; \
-	done
+		$(VENV)-$$version/bin/pytest -q -p no:cacheprovider -m 'not packaging' || failed="$$failed $$version"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-pythons: failed on Python$$failed" >&2; exit 1; fi
 
 # --- make pyz: one file, run by any Python 3.9+ ------------------------------------------------
 # hostaudit and its pure-Python dependencies in a zip (the standard library's zipapp).

@@ -61,6 +61,12 @@ class Host:
         """Release what the reader holds open."""
         self.reader.close()
 
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def has_kmsg(self) -> bool:
         """Whether the kernel's ring buffer can be read (the live host, a live snapshot)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable, Union
 
@@ -94,15 +95,22 @@ def _outside_the_checkout(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def make_host(tmp_path: Path) -> Callable[[Spec], Host]:
-    """Build a small host root from a spec and return a Host on it."""
+def make_host(tmp_path: Path) -> Iterator[Callable[[Spec], Host]]:
+    """Build a small host root from a spec and return a Host on it; every Host made is
+    closed after the test (each holds folder descriptors: under `ulimit -n 1024` the suite
+    would otherwise run out)."""
 
     roots = iter(range(1000))
+    made: list[Host] = []
 
     def make(spec: Spec) -> Host:
-        return Host(str(build_root(tmp_path / f"root{next(roots)}", spec)))
+        host = Host(str(build_root(tmp_path / f"root{next(roots)}", spec)))
+        made.append(host)
+        return host
 
-    return make
+    yield make
+    for host in made:
+        host.close()
 
 
 @pytest.fixture
@@ -136,10 +144,12 @@ def audit_report(
     root: str | Path, devices: tuple[str, ...] = (), profile: str | None = None
 ) -> Report:
     checks = load_checks(include_third_party=False)
-    ctx = Context(
-        host=Host(str(root)), requested_devices=devices, profile=built_in(profile, checks)
-    )
-    return run_audit(checks, ctx, host_info(ctx))
+    host = Host(str(root))
+    try:
+        ctx = Context(host=host, requested_devices=devices, profile=built_in(profile, checks))
+        return run_audit(checks, ctx, host_info(ctx))
+    finally:
+        host.close()
 
 
 def built_in(name: str | None, checks: list | None = None) -> Profile | None:

@@ -24,12 +24,13 @@ INTEL = HOSTS / "intel-ready"
 
 def guest_check(*files: str, profile: str = "default", root=INTEL):
     checks = load_checks(include_third_party=False)
-    ctx = Context(
-        host=Host(str(root)),
-        profile=load_profile(profile, checks),
-        domain_xml=tuple((name, (LIBVIRT / name).read_text()) for name in files),
-    )
-    report = run_audit(checks, ctx, host_info(ctx))
+    with Host(str(root)) as host:
+        ctx = Context(
+            host=host,
+            profile=load_profile(profile, checks),
+            domain_xml=tuple((name, (LIBVIRT / name).read_text()) for name in files),
+        )
+        report = run_audit(checks, ctx, host_info(ctx))
     return {r.check.id: r for r in report.results}["guest.assigned-devices"]
 
 

@@ -338,8 +338,9 @@ def test_auditing_without_a_profile_is_auditing_with_the_default_profile():
     for name in ("intel-ready", "iommu-not-enabled", "gpu-shares-group-with-usb"):
         reports = []
         for profile in (None, DEFAULT_PROFILE):
-            ctx = Context(host=Host(str(HOSTS / name)), profile=profile)
-            reports.append(run_audit(checks, ctx, host_info(ctx)))
+            with Host(str(HOSTS / name)) as host:
+                ctx = Context(host=host, profile=profile)
+                reports.append(run_audit(checks, ctx, host_info(ctx)))
         strip = lambda r: [(x.check, x.outcome, x.blocking) for x in r.results]  # noqa: E731
         assert strip(reports[0]) == strip(reports[1])
         assert reports[0].profile == reports[1].profile == "default"

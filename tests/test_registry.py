@@ -50,11 +50,12 @@ def test_reads_only_what_it_declares(item: LoadedCheck):
     for root in sorted(HOSTS.iterdir()):
         # No devices, a PCI Express GPU, and a conventional PCI USB controller (other branches).
         for devices in ((), ("0000:01:00.0",), ("0000:00:14.0",)):
-            host = Host(str(root))
-            ctx = Context(host=host, requested_devices=devices)
-            host.start_trace()
-            item.run(ctx)
-            undeclared = sorted(p for p in host.stop_trace() if not _covered(p, item.check.reads))
+            with Host(str(root)) as host:
+                ctx = Context(host=host, requested_devices=devices)
+                host.start_trace()
+                item.run(ctx)
+                read = host.stop_trace()
+            undeclared = sorted(p for p in read if not _covered(p, item.check.reads))
             assert not undeclared, f"{item.check.id} on {root.name} read undeclared {undeclared}"
 
 

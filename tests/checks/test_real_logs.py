@@ -55,11 +55,13 @@ def test_the_release_comes_from_the_log_banner(tmp_path):
     from auditor.host import Host
 
     root = capture(tmp_path, H87)
-    assert kernel_release(Host(str(root))) == "5.4.0-100-generic"
+    with Host(str(root)) as host:
+        assert kernel_release(host) == "5.4.0-100-generic"
     (root / "proc" / "version").write_text(
         "Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org) #1 SMP Debian 6.1.76-1\n"
     )
-    assert kernel_release(Host(str(root))) == "6.1.0-18-amd64"  # /proc/version first
+    with Host(str(root)) as host:
+        assert kernel_release(host) == "6.1.0-18-amd64"  # /proc/version first
 
 
 def test_a_log_of_another_kernel_is_not_whole_for_this_one(tmp_path):
