@@ -566,17 +566,44 @@ _SECRET_ATTRIBUTES = ("passwd", "password", "passphrase")
 # Kernel parameters whose values are secrets: dracut's rd.iscsi.password=, rd.iscsi.in.password=
 # and friends (dracut.cmdline(7)) sit on command lines in /proc/cmdline, boot entries and
 # /etc/default/grub. Their values are replaced wherever a command line is stored or shown.
-SECRET_PARAMETER = re.compile(
-    r"""(?i)(\b[\w.-]*(?:password|passwd|secret)[\w.-]*=)("[^"]*"|'[^']*'|[^\s"']*)"""
-)
+_SECRET_WORD = re.compile("password|passwd|secret")
+_SPACE = " \t\n\r\v\f"
 REMOVED = "(removed)"
 
 
 def redact_secrets(text: str) -> str:
-    """`text` with the value of every secret-named parameter replaced by (removed)."""
-    if not ("ass" in text.lower() or "secret" in text.lower()):
+    """`text` with the value of every secret-named parameter (NAME=VALUE whose NAME holds
+    password, passwd or secret, in any case) replaced by (removed). A quoted value ends at its
+    closing quote on the same line (an unclosed one, as the kernel's next_arg() reads it, at
+    the end of the line), any other value at whitespace. Linear: each character is scanned a
+    bounded number of times, however many names and quotes a hostile line holds."""
+    lowered = text.lower()
+    if "pass" not in lowered and "secret" not in lowered:
         return text  # the common case costs one scan
-    return SECRET_PARAMETER.sub(lambda match: match.group(1) + REMOVED, text)
+    out: list[str] = []
+    done = 0  # text[:done] is in out already
+    scanned = 0  # no `=` ends a name that starts before this
+    eol = -1  # the end of the line of the last value, found once per line
+    for match in _SECRET_WORD.finditer(lowered):
+        at = max(match.end(), scanned, done)
+        while at < len(text) and text[at] != "=" and text[at] not in _SPACE:
+            at += 1
+        scanned = at
+        if at >= len(text) or text[at] != "=":
+            continue  # no value: a name alone, or the word inside a value
+        start = end = at + 1
+        if text[start : start + 1] in ('"', "'"):
+            if eol < start:
+                eol = text.find("\n", start)
+                eol = len(text) if eol < 0 else eol
+            close = text.find(text[start], start + 1, eol)
+            end = eol if close < 0 else close + 1
+        while end < len(text) and text[end] not in _SPACE:
+            end += 1
+        out += (text[done:start], REMOVED)
+        done = scanned = end
+    out.append(text[done:])
+    return "".join(out)
 
 
 # What the checks read of each kind of file, and so all the collector keeps of it:
@@ -618,7 +645,7 @@ def scrub_sriov_only(content: bytes) -> bytes:
 
 # GRUB's `password`/`password_pbkdf2` lines (generated grub.cfg, legacy grub.conf) hold
 # password hashes; no check reads them.
-_PASSWORD_LINE = re.compile(r"^(\s*)(password\S*)\b.*$", re.MULTILINE)
+_PASSWORD_LINE = re.compile(r"^([ \t]*)(password\S*).*$", re.MULTILINE)
 
 
 def scrub_boot(content: bytes) -> bytes:
@@ -630,7 +657,14 @@ def scrub_boot(content: bytes) -> bytes:
 
 # Files that hold command lines: the running one, the boot loaders', and the kernel log's
 # "Command line:" record (/var/log/dmesg; the ring buffer is redacted as it is read).
-_BOOT_FILES = ("/proc/cmdline", "/etc/default/grub", "/etc/kernel/cmdline", "/boot/", "/var/log/")
+_BOOT_FILES = (
+    "/proc/cmdline",
+    "/etc/default/grub",
+    "/etc/kernel/cmdline",
+    "/boot/grub",
+    "/boot/loader/",
+    "/var/log/",
+)
 
 
 def scrub(path: str, content: bytes) -> bytes:

@@ -27,6 +27,7 @@ from auditor.parsers import (
     qemu,
     selinux,
 )
+from auditor.sources.collect import redact_secrets, scrub_boot
 from tests.hostile.builders import END, MiB, copy_root, header, member, run, snapshot_archive, write
 from tests.hostile.builders import manifest as manifest_bytes
 
@@ -102,6 +103,12 @@ SHAPES = {
             ["/usr/bin/qemu-system-x86_64"] + ["-device", "vfio-pci,host=0000:01:00.0"] * (n // 40)
         ),
     ),
+    # Secret-named values redacted in every report and snapshot: names, quotes and
+    # unclosed quotes again and again.
+    "secrets names": (redact_secrets, lambda n: "a." * (n // 2) + "pass"),
+    "secrets words": (redact_secrets, lambda n: "pass" * (n // 4)),
+    "secrets unclosed": (redact_secrets, lambda n: 'password="' * (n // 10)),
+    "grub password lines": (scrub_boot, lambda n: b"\n" * n + b"x"),
     "dmar table": (lambda data: _decode(acpi.decode_dmar, data), lambda n: _dmar(n)),
     "kernel log rules": (
         lambda t: kernel_log.completeness(kernel_log.parse_dmesg(t), None),
