@@ -331,12 +331,6 @@ def iommu_activity_in_log(host: Host, vendor: str | None) -> LogActivity:
     return LogActivity(None, tuple(evidence))
 
 
-def iommu_started_in_log(host: Host) -> Evidence | None:
-    """The kernel log record proving the IOMMU driver started, for roots without sysfs proof."""
-    activity = iommu_activity_in_log(host, None)
-    return activity.evidence[0] if activity.active else None
-
-
 def boot_time(host: Host) -> float | None:
     """When the audited kernel booted (seconds since the epoch), None if unknown."""
     if host.is_live:

@@ -115,12 +115,12 @@ def run(ctx: Context) -> Outcome:
                 evidence,
             )
         table = ctx.results.get("iommu.firmware-table")
-        x86 = set(present_tables(host)) | set(acpi_tables(log.messages) if log_whole else ())
+        listed = set(present_tables(host)) | set(acpi_tables(log.messages) if log_whole else ())
         if (
             not log_whole
             or table is None
             or table.status not in (Status.PASS, Status.WARN)
-            or not x86 & {"DMAR", "IVRS"}  # IORT (Arm): interrupts are isolated by the GIC ITS
+            or not listed & {"DMAR", "IVRS"}  # IORT (Arm): interrupts are isolated by the GIC ITS
         ):
             return outcome(
                 Status.SKIP,

@@ -186,12 +186,14 @@ FIRMWARE_VIRT_OFF = (
 
 def firmware_disabled_virtualization(messages: list[str]) -> list[str]:
     """The records saying firmware keeps VT-x/AMD-V off."""
-    return [
-        text
-        for text in messages
-        if any(n in text.lower() for n in FIRMWARE_VIRT_OFF)
-        and ("vmx" in text.lower() or "svm" in text.lower() or "kvm" in text.lower())
-    ]
+    found = []
+    for text in messages:
+        lowered = text.lower()
+        if any(n in lowered for n in FIRMWARE_VIRT_OFF) and any(
+            word in lowered for word in ("vmx", "svm", "kvm")
+        ):
+            found.append(text)
+    return found
 
 
 # -- firmware tables as the kernel listed and parsed them ------------------------------------
