@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 ALL = "*"  # build_parser(ALL): every subcommand's arguments (man page, completions)
 FORMATS = ("text", "json", "html", "junit", "prometheus", "nagios")
 FILE_FORMATS = ("json", "html", "junit", "prometheus")
+PLAN_FORMATS = ("text", "sh", "json")
 
 EPILOG = """exit codes (audit, report):
   0  no check failed
@@ -161,8 +162,7 @@ def _source(parser: argparse.ArgumentParser, verb: str) -> None:
     )
 
 
-def _audit(parser: argparse.ArgumentParser) -> None:
-    _source(parser, "audit")
+def _device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
         action="append",
@@ -172,12 +172,21 @@ def _audit(parser: argparse.ArgumentParser) -> None:
         "vendor:device such as 8086:10c9 (every match); repeatable. Default: the profile's "
         "devices, else those bound to vfio-pci or pci-stub or assigned to libvirt guests",
     )
+
+
+def _profile_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         default="default",
         metavar="NAME|PATH",
         help="a built-in profile (see `hostaudit profiles`) or a TOML file (default: default)",
     )
+
+
+def _audit(parser: argparse.ArgumentParser) -> None:
+    _source(parser, "audit")
+    _device(parser)
+    _profile_option(parser)
     parser.add_argument(
         "--check",
         action="append",
@@ -210,6 +219,18 @@ def _audit(parser: argparse.ArgumentParser) -> None:
     )
     _max_age(parser)
     _output_options(parser)
+
+
+def _plan(parser: argparse.ArgumentParser) -> None:
+    _source(parser, "plan for")
+    _device(parser)
+    _profile_option(parser)
+    parser.add_argument(
+        "--format",
+        choices=PLAN_FORMATS,
+        default="text",
+        help="text (default): the steps for a person; sh: one POSIX shell script; json: data",
+    )
 
 
 def _max_age(parser: argparse.ArgumentParser) -> None:
@@ -323,6 +344,15 @@ COMMANDS: dict[str, tuple[str, str, bool, Callable[[argparse.ArgumentParser], No
         "",
         False,
         _devices,
+    ),
+    "plan": (
+        "print an ordered, verified plan that makes this host ready (changes nothing)",
+        "Audit the host, then print what to change, in order, for this host's own boot chain: "
+        "firmware settings, kernel command line, device binding, initramfs, SELinux and module "
+        "options, the reboot, and the re-audit that verifies it. --format sh prints it as a "
+        "script (review it, run it as root); json as data (plan.schema.json).",
+        False,
+        _plan,
     ),
     "checks": ("list the checks", "", False, _checks),
     "explain": ("describe one check: purpose, what it reads, remediation", "", False, _explain),

@@ -66,6 +66,32 @@ def _audit(args: argparse.Namespace) -> int:
     return _print_reports([report], args)
 
 
+def _plan(args: argparse.Namespace) -> int:
+    """Audit the host and print the plan that makes it ready; exit 0 (a plan was made, even
+    an empty one or one that stops), 2 when it could not be made."""
+    from auditor.context import Context
+    from auditor.plan import make_plan
+    from auditor.registry import load_checks
+    from auditor.runner import host_info, run_audit
+    from auditor.sources import open_host
+
+    devices = _devices(args.device)
+    checks = load_checks()
+    profile = None
+    if args.profile != "default":
+        from auditor.profile import load_profile
+
+        profile = load_profile(args.profile, checks)
+    with open_host(args.root, args.snapshot, checks) as host:
+        ctx = Context(host=host, requested_devices=devices, profile=profile)
+        report = run_audit(checks, ctx, host_info(ctx), {})
+        plan = make_plan(report, host)
+    # reports/ installs as auditor.reports: found by name, as renderer() finds formats.
+    module = renderer(f"plan_{args.format}")
+    _print(getattr(module, f"render_{args.format}")(plan))
+    return EXIT_OK
+
+
 def _selection(wanted: list[str], unwanted: list[str], ids: list[str]) -> dict[str, str]:
     """--check and --skip patterns as {check id: why it is not selected}. A pattern that
     matches no check is a usage error that lists the checks (a typo must not quietly
@@ -617,6 +643,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         with open_host(args.root, args.snapshot) as host:
             _print(devices.main(host, args.format, args.hostdev_xml))
         return EXIT_OK
+    if args.command == "plan":
+        return _plan(args)
     if args.command == "checks":
         return _checks(args.format)
     if args.command == "explain":

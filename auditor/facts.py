@@ -69,6 +69,21 @@ BOOT_READS = (
     PROXMOX_UUIDS,
     LEGACY_GRUB,
     "/usr/sbin/grubby",
+    # What `hostaudit plan` reads to tell the boot chain and the initramfs generator apart
+    # (auditor.bootchain), so that a snapshot holds it too.
+    "/etc/os-release",
+    "/etc/kernelstub",
+    "/etc/kernelstub/configuration",
+    "/run/ostree-booted",
+    "/usr/lib/bootc/kargs.d",
+    "/etc/NIXOS",
+    "/boot/efi/EFI/*/grub.cfg",
+    "/sys/firmware/efi",
+    "/lib/modules",
+    "/etc/initramfs-tools",
+    "/etc/dracut.conf.d",
+    "/usr/bin/driverctl",
+    "/usr/sbin/driverctl",
 )
 
 # Everything auditor.pci reads of a device, its driver and its IOMMU group. The device checks

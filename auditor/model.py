@@ -85,6 +85,44 @@ class Evidence:
         object.__setattr__(self, "value", redact_secrets(self.value))
 
 
+class ChangeKind(enum.Enum):
+    """What must change on a host for a check to pass: the vocabulary checks state their
+    fixes in. A check knows no boot tool: `hostaudit plan` (auditor.plan) decides how each
+    change is made on the host at hand."""
+
+    FIRMWARE = "firmware"  # target: a firmware setup setting, in the words its menus use
+    KERNEL_ARG_ADD = "kernel-arg-add"  # target: the argument, "intel_iommu=on"
+    KERNEL_ARG_REMOVE = "kernel-arg-remove"  # target: the argument as written, "iommu=off"
+    # target: a PCI address to bind to vfio-pci at every boot; value: its vendor:device;
+    # detail: the host driver that claims it otherwise ("" where not known).
+    BIND = "bind"
+    MODULE_OPTION = "module-option"  # target: "module.parameter"; value: the safe value
+    SELINUX_BOOLEAN = "selinux-boolean"  # target: the boolean; value: "on" or "off"
+    REBOOT = "reboot"  # target: what is configured but not yet running
+    MANUAL = "manual"  # nothing the host's tools can do: the detail says what a person does
+    # Only a dangerous option would make the check pass (pcie_acs_override, an unsafe
+    # interrupt override): the plan names it, plans nothing, and stops.
+    NO_SAFE_FIX = "no-safe-fix"
+
+
+@record
+class Change:
+    """One thing that must change for a check to pass, with what the audit read of it."""
+
+    kind: ChangeKind
+    target: str
+    value: str = ""
+    # What a person needs to know: the setting's menu names, why it is needed.
+    detail: str = ""
+    # The files that set the wrong value now (a modprobe.d file holding an unsafe option).
+    where: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Two checks asking for the same change make one step."""
+        return (self.kind.value, self.target, self.value)
+
+
 @record
 class DeviceResult:
     """One device's part of a device check's outcome, so reports and diffs can name it."""
@@ -105,6 +143,9 @@ class Outcome:
     remediation: tuple[str, ...] = ()
     # Device checks: the verdict per device; `status` is the worst of them (or the reason none ran).
     devices: tuple[DeviceResult, ...] = ()
+    # What must change for the check to pass, as data for `hostaudit plan`; not part of the
+    # saved report (a plan is made from a host, not from a report).
+    changes: tuple[Change, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", redact_secrets(self.message))
@@ -118,9 +159,12 @@ def outcome(
     evidence: list[Evidence] | tuple[Evidence, ...] = (),
     remediation: list[str] | tuple[str, ...] = (),
     devices: list[DeviceResult] | tuple[DeviceResult, ...] = (),
+    changes: list[Change] | tuple[Change, ...] = (),
 ) -> Outcome:
     """Build an Outcome from lists, the shape checks accumulate evidence in."""
-    return Outcome(status, message, tuple(evidence), tuple(remediation), tuple(devices))
+    return Outcome(
+        status, message, tuple(evidence), tuple(remediation), tuple(devices), tuple(changes)
+    )
 
 
 @record

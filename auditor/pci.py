@@ -220,24 +220,27 @@ def group_problems(
         members = group_members(host, group)
     except HostError as exc:
         return [f"cannot be listed: {exc}"], []
-    problems: list[str] = []
+    problems = [
+        f"also holds {other.describe(names)}: assign it to the same guest or bind it to vfio-pci"
+        for other in blocking_members(host, members, wanted)
+    ]
+    if direct_regions(host, group):
+        problems.append("has a firmware-required direct mapping (RMRR): VFIO refuses to assign it")
+    return problems, members
+
+
+def blocking_members(host: Host, members: list[str], wanted: set[str]) -> list[PciDevice]:
+    """The members of a group, other than `wanted`, that a host driver holds (a bridge, a
+    member without driver and one on a DMA-safe driver do not block)."""
+    blocking = []
     for member in members:
         if member in wanted:
             continue
         other = read_device(host, member)
-        if (
-            other is None
-            or other.is_bridge
-            or other.driver is None
-            or other.driver in DMA_SAFE_DRIVERS
-        ):
+        if other is None or other.is_bridge or other.driver in (None, *DMA_SAFE_DRIVERS):
             continue
-        problems.append(
-            f"also holds {other.describe(names)}: assign it to the same guest or bind it to vfio-pci"
-        )
-    if direct_regions(host, group):
-        problems.append("has a firmware-required direct mapping (RMRR): VFIO refuses to assign it")
-    return problems, members
+        blocking.append(other)
+    return blocking
 
 
 def direct_regions(host: Host, group: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from auditor.context import Context
 from auditor.errors import HostError, NotCollectedError
 from auditor.facts import CPUINFO, LOG_READS, kernel_log, kernel_release
+from auditor.fixes import cpu_vendor, firmware_virtualization
 from auditor.host import Host
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.kernel_log import firmware_disabled_virtualization
@@ -108,6 +109,7 @@ def run(ctx: Context) -> Outcome:
             f"hardware virtualization is disabled in the firmware setup (kernel log: {firmware_off[0]})",
             evidence,
             FIRMWARE_FIX,
+            changes=(firmware_virtualization(cpu_vendor(vendor)),),
         )
     if hardware and kvm is None:
         return _without_dev_kvm(host, hardware, modules, evidence, kvm_unknown)

@@ -39,7 +39,17 @@ from auditor.facts import (
     kernel_release,
     running_cmdline,
 )
-from auditor.model import Check, Evidence, Outcome, Severity, Status, listed, outcome
+from auditor.model import (
+    Change,
+    ChangeKind,
+    Check,
+    Evidence,
+    Outcome,
+    Severity,
+    Status,
+    listed,
+    outcome,
+)
 from auditor.parsers.cmdline import parse_cmdline
 from auditor.parsers.iommu_params import IommuSetting, disabling_params, enable_argument, evaluate
 from auditor.record import replace
@@ -127,6 +137,12 @@ def _one_shot_option(host: Host, vendor: str | None, kconfig: dict[str, str]) ->
     except (HostError, NotCollectedError):
         return ""
     return setting.reason if setting.enabled and not setting.by_default else ""
+
+
+def _arguments(add: list[str], remove: list[str]) -> list[Change]:
+    return [Change(ChangeKind.KERNEL_ARG_REMOVE, arg) for arg in remove] + [
+        Change(ChangeKind.KERNEL_ARG_ADD, arg) for arg in add
+    ]
 
 
 def _when(timestamp: float) -> str:
@@ -235,6 +251,7 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
             message,
             evidence,
             kernel_args_steps(host, add=add, remove=remove, config=config),
+            changes=_arguments(add, remove),
         )
     if off:
         return outcome(
@@ -243,9 +260,11 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
             f"without it ({_names(off)})",
             evidence,
             kernel_args_steps(host, add=add, remove=remove, config=config),
+            changes=_arguments(add, remove),
         )
-    if stale:
-        return outcome(Status.WARN, stale, evidence)
+    if stale and defaults is not None:  # /etc/default/grub turns it off at the next grub-mkconfig
+        disabling = [str(p) for p in disabling_params(parse_cmdline(defaults.args))]
+        return outcome(Status.WARN, stale, evidence, changes=_arguments(add, disabling))
     if unknown and (default is None or default in unknown):
         # Entries other than a known, enabling default do not decide the next boot.
         lost = _one_shot_option(host, vendor, running_kconfig)
@@ -257,6 +276,7 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
                 f"lost at the next boot unless the kernel's default is on ({unknown_reason})",
                 evidence,
                 kernel_args_steps(host, add=[lost], remove=[], config=config),
+                changes=_arguments([lost], []),
             )
         return outcome(
             Status.SKIP,
@@ -287,6 +307,7 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
             message,
             evidence,
             ("Reboot the host to apply the configured command line.",),
+            changes=(Change(ChangeKind.REBOOT, "the configured kernel command line"),),
         )
     if passthrough:
         return outcome(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from auditor.context import Context
 from auditor.errors import HostError, NeedsRootError, NotCollectedError
 from auditor.facts import ACPI_TABLES, CPUINFO, IOMMU_TABLES, LOG_READS, kernel_log, present_tables
+from auditor.fixes import cpu_vendor, firmware_iommu
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.procfs import cpu_flags
 
@@ -83,6 +84,7 @@ def run(ctx: Context) -> Outcome:
             "no DMAR, IVRS or IORT table: the firmware exposes no IOMMU "
             "(VT-d/AMD-Vi disabled in firmware setup, or not supported)",
             listing,
+            changes=(firmware_iommu(_cpu_vendor(ctx)),),
         )
     from auditor.parsers.acpi import DECODERS  # loaded only where there is a table to decode
 
@@ -122,6 +124,14 @@ def _is_virtual_machine(ctx: Context) -> bool:
         return False
 
 
+def _cpu_vendor(ctx: Context) -> str | None:
+    """ "intel" or "amd" from /proc/cpuinfo (no table names the vendor here)."""
+    try:
+        return cpu_vendor(cpu_flags(ctx.host.read_text(CPUINFO))[0])
+    except HostError:
+        return None
+
+
 def _from_log(ctx: Context) -> Outcome | None:
     """The tables as the kernel listed and parsed them at boot, where the root holds no
     table files (a sosreport without /sys/firmware, a kernel log alone). None: the log
@@ -155,6 +165,7 @@ def _from_log(ctx: Context) -> Outcome | None:
             "no DMAR, IVRS or IORT table among the ACPI tables the kernel listed at boot "
             "(judged from the kernel log, whole from boot): the firmware exposes no IOMMU",
             evidence,
+            changes=(firmware_iommu(_cpu_vendor(ctx)),),
         )
     fatal: list[str] = []
     warnings: list[str] = []

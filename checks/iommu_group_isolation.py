@@ -18,8 +18,22 @@ from auditor.context import LIBVIRT_QEMU, NO_TARGETS, Context
 from auditor.errors import HostError
 from auditor.facts import CMDLINE, DEVICE_READS, IOMMU_GROUPS, running_cmdline
 from auditor.host import Host
-from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
+from auditor.model import (
+    Change,
+    ChangeKind,
+    Check,
+    DeviceResult,
+    Evidence,
+    Outcome,
+    Severity,
+    Status,
+    outcome,
+)
 from auditor.parsers.cmdline import values
+
+TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
+if TYPE_CHECKING:
+    from auditor.pci import PciDevice
 
 CHECK = Check(
     id="iommu.group-isolation",
@@ -76,6 +90,7 @@ def run(ctx: Context) -> Outcome:
     wanted = set(targets)
     checked: dict[str, tuple[list[str], list[str]]] = {}  # each group is examined once
     devices: list[DeviceResult] = []
+    changes: list[Change] = []
     for address in targets:
         device = read_device(host, address)
         if device is None:
@@ -98,8 +113,9 @@ def run(ctx: Context) -> Outcome:
                 evidence.append(
                     Evidence(f"{IOMMU_GROUPS}/{group}/reserved_regions", "; ".join(direct))
                 )
-        problems = checked[group][0]
+        problems, members = checked[group]
         if problems:
+            changes += _group_changes(host, device, group, members, wanted)
             devices.append(
                 DeviceResult(
                     address, Status.FAIL, f"is in group {group}, which " + "; ".join(problems)
@@ -125,6 +141,7 @@ def run(ctx: Context) -> Outcome:
             evidence + found,
             [*steps, *CHECK.remediation] if steps else (),
             devices=devices,
+            changes=list(dict.fromkeys(changes)),
         )
     if override:
         faked = f"viable only because of {override[-1]} (an out-of-tree patch that fakes ACS)"
@@ -135,6 +152,7 @@ def run(ctx: Context) -> Outcome:
             evidence,
             ("Remove pcie_acs_override= and use hardware that isolates the devices.",),
             [DeviceResult(d.address, Status.FAIL, f"is in a group {faked}") for d in devices],
+            [Change(ChangeKind.KERNEL_ARG_REMOVE, str(param)) for param in override],
         )
     return outcome(
         Status.PASS,
@@ -190,3 +208,44 @@ def _why_too_big(host: Host, addresses: list[str]) -> tuple[list[str], list[Evid
             )
         )
     return steps, evidence
+
+
+def _group_changes(
+    host: Host, device: PciDevice, group: str, members: list[str], wanted: set[str]
+) -> list[Change]:
+    """What makes the group viable: another function of the same card goes to vfio-pci
+    with it (a GPU's audio function); any other device held by a host driver is a person's
+    decision (move the card, or give that device to the same guest); a firmware direct
+    mapping (RMRR) has no safe fix."""
+    from auditor.pci import blocking_members, direct_regions
+
+    changes = []
+    slot = device.address.rsplit(".", 1)[0]
+    for other in blocking_members(host, members, wanted):
+        if other.address.rsplit(".", 1)[0] == slot:
+            changes.append(
+                Change(ChangeKind.BIND, other.address, other.vendor_device, other.driver or "")
+            )
+        else:
+            changes.append(
+                Change(
+                    ChangeKind.MANUAL,
+                    f"isolate {device.address} from {other.address}",
+                    detail=f"IOMMU group {group} also holds {other.address} "
+                    f"({other.vendor_device}, driver {other.driver}): move the card to a slot "
+                    "whose root port isolates it (often a slot wired to the CPU), or give "
+                    f"{other.address} to the same guest; pcie_acs_override= only pretends and "
+                    "is never planned",
+                )
+            )
+    if direct_regions(host, group):
+        changes.append(
+            Change(
+                ChangeKind.NO_SAFE_FIX,
+                f"firmware direct mapping (RMRR) in IOMMU group {group}",
+                detail="VFIO refuses a group the firmware needs a direct mapping for; only a "
+                "firmware update that drops the RMRR, or another slot or device, helps (kernel "
+                "patches that relax RMRRs are unsafe and never planned)",
+            )
+        )
+    return changes

@@ -19,13 +19,23 @@ from auditor.facts import (
     present_tables,
     running_cmdline,
 )
-from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.model import Change, ChangeKind, Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.iommu_params import interrupt_remapping_disabled_by
 from auditor.parsers.kernel_log import REMAPPING_ENABLED, REMAPPING_FAILED, acpi_tables, find
 from auditor.parsers.procfs import interrupt_chips, remapped
 
 INTERRUPTS = "/proc/interrupts"
 ECAP_IR = 1 << 3  # Intel VT-d Extended Capability register, IR (interrupt remapping support)
+
+# Where the firmware reports no remapping, only a firmware setting can bring it; failing
+# that, only the unsafe-interrupt override would let VFIO assign devices, which no plan does.
+NO_REMAPPING = Change(
+    ChangeKind.NO_SAFE_FIX,
+    "interrupt remapping unsupported by the firmware",
+    detail="enable Interrupt Remapping or x2APIC in the firmware setup if it offers either "
+    "(then re-run hostaudit plan), or update the firmware; otherwise this host cannot assign "
+    "devices securely (allow_unsafe_interrupts is never planned)",
+)
 
 CHECK = Check(
     id="iommu.interrupt-remapping",
@@ -147,6 +157,7 @@ def run(ctx: Context) -> Outcome:
             f"interrupt remapping disabled by the kernel command line ({disabled_by})",
             evidence,
             (f"Remove {disabled_by} from the kernel command line and reboot.",),
+            changes=(Change(ChangeKind.KERNEL_ARG_REMOVE, disabled_by),),
         )
     capability = _firmware_capability(ctx, evidence)
     if capability is False:
@@ -158,6 +169,7 @@ def run(ctx: Context) -> Outcome:
                 "Enable interrupt remapping / x2APIC in the firmware setup if offered; otherwise "
                 "this host cannot assign devices securely.",
             ),
+            changes=(NO_REMAPPING,),
         )
     if log_failed:
         return outcome(

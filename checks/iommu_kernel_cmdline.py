@@ -27,8 +27,9 @@ from auditor.facts import (
     kernel_config,
     running_cmdline,
 )
+from auditor.fixes import firmware_iommu
 from auditor.host import Host
-from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.model import Change, ChangeKind, Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import Param
 from auditor.parsers.iommu_params import disabling_params, enable_argument, evaluate
 
@@ -36,6 +37,14 @@ from auditor.parsers.iommu_params import disabling_params, enable_argument, eval
 # iommufd (/dev/iommu, drivers/iommu/iommufd) and per-device files (/dev/vfio/devices/vfioN,
 # CONFIG_VFIO_DEVICE_CDEV, Linux 6.6).
 VFIO_INTERFACES = ("/dev/vfio", "/dev/vfio/vfio", "/dev/iommu", "/dev/vfio/devices")
+
+# The driver refused to start although the command line enables it: a person reads why.
+DRIVER_DID_NOT_START = Change(
+    ChangeKind.MANUAL,
+    "IOMMU driver did not start",
+    detail="read why in the kernel log (dmesg | grep -i -e DMAR -e AMD-Vi -e IOMMU), check that "
+    "VT-d / AMD-Vi is enabled in the firmware setup, and update the firmware",
+)
 
 CHECK = Check(
     id="iommu.kernel-cmdline",
@@ -141,12 +150,14 @@ def run(ctx: Context) -> Outcome:
                     "Read why in the kernel log: dmesg | grep -i -e DMAR -e AMD-Vi -e IOMMU",
                     "Check that VT-d / AMD-Vi is enabled in the firmware setup and update the firmware.",
                 ),
+                changes=(DRIVER_DID_NOT_START,),
             )
         return outcome(
             Status.FAIL,
             f"IOMMU not active ({setting.reason}): {why}",
             evidence,
             _fix(ctx, vendor, params),
+            changes=_changes(vendor, params),
         )
     if not activity.visible:
         if setting.enabled is False:
@@ -155,6 +166,7 @@ def run(ctx: Context) -> Outcome:
                 f"IOMMU disabled: {setting.reason}",
                 evidence,
                 _fix(ctx, vendor, params),
+                changes=_changes(vendor, params),
             )
         return outcome(
             Status.SKIP,
@@ -176,10 +188,13 @@ def run(ctx: Context) -> Outcome:
                 "Check that VT-d / AMD-Vi is enabled in the firmware setup and update the firmware; "
                 "a broken table is reported by iommu.firmware-table.",
             ),
+            changes=(DRIVER_DID_NOT_START,),
         )
     else:
         message = f"IOMMU not active ({setting.reason})"
-    return outcome(Status.FAIL, message, evidence, _fix(ctx, vendor, params))
+    return outcome(
+        Status.FAIL, message, evidence, _fix(ctx, vendor, params), changes=_changes(vendor, params)
+    )
 
 
 def _word(enabled: bool | None) -> str:
@@ -195,6 +210,16 @@ def _fix(ctx: Context, vendor: str | None, params: tuple[Param, ...]) -> list[st
     from auditor.boot import kernel_args_steps  # the boot parser, only when it is needed
 
     return kernel_args_steps(ctx.host, add=add, remove=remove)
+
+
+def _changes(vendor: str | None, params: tuple[Param, ...]) -> list[Change]:
+    """The arguments that turn DMA remapping on: the vendor's option where the kernel needs
+    it, and the removal of every argument that turns it off."""
+    changes = [Change(ChangeKind.KERNEL_ARG_REMOVE, str(p)) for p in disabling_params(params)]
+    changes += [Change(ChangeKind.KERNEL_ARG_ADD, arg) for arg in (enable_argument(vendor),) if arg]
+    if not changes:  # nothing on the command line would change it: the firmware must
+        changes.append(firmware_iommu(vendor))
+    return changes
 
 
 def _interfaces(host: Host) -> str:

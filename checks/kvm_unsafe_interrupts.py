@@ -19,7 +19,7 @@ from auditor.facts import (
     modprobe_files,
     running_cmdline,
 )
-from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.model import Change, ChangeKind, Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.cmdline import kstrtobool
 from auditor.parsers.modprobe import ModuleOption, parse_modprobe_conf
 from auditor.parsers.procfs import release_version
@@ -75,6 +75,7 @@ def run(ctx: Context) -> Outcome:
     host = ctx.host
     evidence: list[Evidence] = []
     unsafe: list[str] = []
+    changes: list[Change] = []
     problems: list[str] = []
     release = release_version(kernel_release(host))
 
@@ -110,6 +111,7 @@ def run(ctx: Context) -> Outcome:
             evidence.append(Evidence(sysfs, live))
             if kstrtobool(live):
                 unsafe.append(f"{full} is on in the running kernel")
+                changes.append(Change(ChangeKind.MODULE_OPTION, full, "0", where=(sysfs,)))
         except FileMissingError:
             if not live_root:
                 state = "not in this root (no /sys/module)"
@@ -132,11 +134,13 @@ def run(ctx: Context) -> Outcome:
                 evidence.append(Evidence(f"{path}:{option.line}", str(option)))
                 if value and not removed:
                     unsafe.append(f"{path} sets {full}={option.value} for the next module load")
+                    changes.append(Change(ChangeKind.MODULE_OPTION, full, "0", where=(path,)))
         for param in params:
             if param.key == full:
                 evidence.append(Evidence(CMDLINE, str(param)))
                 if kstrtobool(param.value) and not removed:
                     unsafe.append(f"the kernel command line sets {param}")
+                    changes.append(Change(ChangeKind.KERNEL_ARG_REMOVE, str(param)))
 
     if live_root:
         read.insert(0, "live /sys/module")
@@ -144,7 +148,12 @@ def run(ctx: Context) -> Outcome:
         not_read.insert(0, "live values (no /sys/module in this root)")
     if unsafe:
         status = Status.WARN if ctx.param(CHECK, "override_warns") else Status.FAIL
-        return outcome(status, "unsafe interrupts allowed: " + "; ".join(unsafe), evidence)
+        return outcome(
+            status,
+            "unsafe interrupts allowed: " + "; ".join(unsafe),
+            evidence,
+            changes=_merged(changes),
+        )
     if problems:
         return outcome(
             Status.ERROR, "could not read every setting: " + "; ".join(problems), evidence
@@ -162,3 +171,13 @@ def run(ctx: Context) -> Outcome:
     if not read:
         return outcome(Status.SKIP, f"cannot tell: no setting could be read ({sources})", evidence)
     return outcome(Status.PASS, f"no unsafe-interrupt override is set ({sources})", evidence)
+
+
+def _merged(changes: list[Change]) -> list[Change]:
+    """One module-option change per parameter, naming every place that sets it."""
+    merged: dict[tuple[str, str, str], Change] = {}
+    for change in changes:
+        earlier = merged.get(change.key)
+        where = (*earlier.where, *change.where) if earlier else change.where
+        merged[change.key] = Change(change.kind, change.target, change.value, where=where)
+    return list(merged.values())

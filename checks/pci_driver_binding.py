@@ -18,6 +18,8 @@ from auditor.binding import BINDING_READS, parse_ids
 from auditor.context import LIBVIRT_QEMU, NO_TARGETS, Context
 from auditor.facts import BOOT_READS, CMDLINE, DEVICE_READS, KCONFIG_READS
 from auditor.model import (
+    Change,
+    ChangeKind,
     Check,
     DeviceResult,
     Evidence,
@@ -99,6 +101,7 @@ def run(ctx: Context) -> Outcome:
     evidence = [ctx.targets_evidence()]
     evidence += _config_evidence(config, boot_ids)
     devices: list[DeviceResult] = []
+    changes: list[Change] = []
     for address in targets:
         device = read_device(host, address)
         if device is None:
@@ -108,6 +111,8 @@ def run(ctx: Context) -> Outcome:
             ctx, device, config, (boot_ids, running_ids), managed.get(address, [])
         )
         devices.append(DeviceResult(address, status, message))
+        if status in (Status.FAIL, Status.WARN):
+            changes.append(_change(ctx, device))
     problems = [d for d in devices if d.status in (Status.FAIL, Status.WARN)]
     failed = any(d.status is Status.FAIL for d in devices)
     if config.unreadable and not failed:
@@ -131,6 +136,7 @@ def run(ctx: Context) -> Outcome:
             evidence,
             _fix(ctx, [d.address for d in problems]),
             devices,
+            changes,
         )
     return outcome(
         Status.PASS,
@@ -341,3 +347,42 @@ def _fix(ctx: Context, addresses: list[str]) -> list[str]:
     if ctx.host.exists("/usr/sbin/driverctl"):
         return [f"driverctl set-override {a} vfio-pci" for a in addresses]
     return list(CHECK.remediation)
+
+
+def _change(ctx: Context, device: PciDevice) -> Change:
+    """What keeps a device that would not stay assignable on vfio-pci: a binding at every
+    boot, except for a virtual function (its physical function must recreate it) and a
+    boot display held by a firmware framebuffer (a person chooses the console's GPU)."""
+    from auditor.binding import framebuffer_on, physical_function
+
+    host, address = ctx.host, device.address
+    pf = physical_function(host, address)
+    if pf is not None:
+        count = _read_number(ctx, f"/sys/bus/pci/devices/{pf}/sriov_numvfs")
+        return Change(
+            ChangeKind.MANUAL,
+            f"recreate the virtual functions of {pf} at boot",
+            detail=f"{address} is a virtual function of {pf}: write its sriov_numvfs at every "
+            f"boot, for example with /etc/udev/rules.d/70-sriov.rules holding "
+            f'ACTION=="add", SUBSYSTEM=="pci", KERNEL=="{pf}", ATTR{{sriov_numvfs}}="{count}"',
+        )
+    if device.boot_vga and framebuffer_on(host, address):
+        return Change(
+            ChangeKind.MANUAL,
+            f"free the boot display {address} from the firmware framebuffer",
+            detail="boot the host's console on another GPU (the firmware setup's primary "
+            "display), or keep the framebuffer off this one",
+        )
+    host_driver = "" if device.driver in (*ASSIGNMENT_DRIVERS, None) else device.driver
+    return Change(ChangeKind.BIND, address, device.vendor_device, host_driver or "")
+
+
+def _read_number(ctx: Context, path: str) -> str:
+    """A small number from sysfs, or "N" (for a person to fill in) where it cannot be read."""
+    from auditor.errors import HostError
+
+    try:
+        text = ctx.host.read_text(path, limit=64).strip()
+    except HostError:
+        return "N"
+    return text if text.isdigit() else "N"

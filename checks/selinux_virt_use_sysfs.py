@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from auditor.context import Context
 from auditor.errors import FileMissingError, HostError
-from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
+from auditor.model import Change, ChangeKind, Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.selinux import parse_boolean, parse_booleans_local, parse_config
 
 SELINUXFS = ("/sys/fs/selinux", "/selinux")  # /selinux on RHEL 6
@@ -20,6 +20,7 @@ BOOLEANS_LOCAL = (
     "/etc/selinux/{policy}/modules/active/booleans.local",
 )
 FIX = f"setsebool -P {BOOLEAN} 1"
+TURN_ON = (Change(ChangeKind.SELINUX_BOOLEAN, BOOLEAN, "on"),)
 
 CHECK = Check(
     id="selinux.virt-use-sysfs",
@@ -93,10 +94,14 @@ def run(ctx: Context) -> Outcome:
             if enforcing
             else "SELinux is permissive, so nothing is blocked yet"
         )
-        return outcome(status, f"{BOOLEAN} is off ({mode})", evidence, (FIX,))
+        return outcome(status, f"{BOOLEAN} is off ({mode})", evidence, (FIX,), changes=TURN_ON)
     if not pending:
         return outcome(
-            Status.WARN, f"{BOOLEAN} is on but a pending change turns it off", evidence, (FIX,)
+            Status.WARN,
+            f"{BOOLEAN} is on but a pending change turns it off",
+            evidence,
+            (FIX,),
+            changes=TURN_ON,
         )
     if persistent is False:
         return outcome(
@@ -104,6 +109,7 @@ def run(ctx: Context) -> Outcome:
             f"{BOOLEAN} is on now but not persistently: it is off after reboot",
             evidence,
             (FIX,),
+            changes=TURN_ON,
         )
     return outcome(Status.PASS, f"{BOOLEAN} is on", evidence)
 

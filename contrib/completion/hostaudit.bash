@@ -6,7 +6,7 @@
 # See also: https://github.com/scop/bash-completion/blob/main/doc/configuration.md
 
 _shtab_hostaudit_profile_subparsers=(show)
-_shtab_hostaudit_subparsers=(audit report diff snapshot schema profiles profile devices checks explain)
+_shtab_hostaudit_subparsers=(audit report diff snapshot schema profiles profile devices plan checks explain)
 
 _shtab_hostaudit_audit_option_strings=(-h --help --root --snapshot --device --profile --check --skip --domain-xml --baseline --max-age --format --json --html --junit --prometheus -q --quiet --color --no-color)
 _shtab_hostaudit_report_option_strings=(-h --help --unreachable --max-age --format --json --html --junit --prometheus -q --quiet --color --no-color)
@@ -17,6 +17,7 @@ _shtab_hostaudit_profiles_option_strings=(-h --help)
 _shtab_hostaudit_profile_show_option_strings=(-h --help)
 _shtab_hostaudit_profile_option_strings=(-h --help)
 _shtab_hostaudit_devices_option_strings=(-h --help --root --snapshot --format --hostdev-xml)
+_shtab_hostaudit_plan_option_strings=(-h --help --root --snapshot --device --profile --format)
 _shtab_hostaudit_checks_option_strings=(-h --help --format)
 _shtab_hostaudit_explain_option_strings=(-h --help)
 _shtab_hostaudit_option_strings=(-h --help --version)
@@ -47,6 +48,10 @@ _shtab_hostaudit_profile_show_pos_0_COMPGEN=_hostaudit_profiles
 _shtab_hostaudit_devices___root_COMPGEN=_shtab_compgen_files
 _shtab_hostaudit_devices___snapshot_COMPGEN=_shtab_compgen_files
 _shtab_hostaudit_devices___hostdev_xml_COMPGEN=_hostaudit_pci_addresses
+_shtab_hostaudit_plan___root_COMPGEN=_shtab_compgen_files
+_shtab_hostaudit_plan___snapshot_COMPGEN=_shtab_compgen_files
+_shtab_hostaudit_plan___device_COMPGEN=_hostaudit_pci_addresses
+_shtab_hostaudit_plan___profile_COMPGEN=_hostaudit_profiles
 _shtab_hostaudit_explain_pos_0_COMPGEN=_hostaudit_check_ids
 
 _shtab_hostaudit_audit___format_choices=(text json html junit prometheus nagios)
@@ -55,8 +60,9 @@ _shtab_hostaudit_report___format_choices=(text json html junit prometheus nagios
 _shtab_hostaudit_report___color_choices=(auto always never)
 _shtab_hostaudit_profile_pos_0_choices=(show)
 _shtab_hostaudit_devices___format_choices=(text json)
+_shtab_hostaudit_plan___format_choices=(text sh json)
 _shtab_hostaudit_checks___format_choices=(text json)
-_shtab_hostaudit_pos_0_choices=(audit report diff snapshot schema profiles profile devices checks explain)
+_shtab_hostaudit_pos_0_choices=(audit report diff snapshot schema profiles profile devices plan checks explain)
 
 _shtab_hostaudit_audit__h_nargs=0
 _shtab_hostaudit_audit___help_nargs=0
@@ -89,6 +95,8 @@ _shtab_hostaudit_profile__h_nargs=0
 _shtab_hostaudit_profile___help_nargs=0
 _shtab_hostaudit_devices__h_nargs=0
 _shtab_hostaudit_devices___help_nargs=0
+_shtab_hostaudit_plan__h_nargs=0
+_shtab_hostaudit_plan___help_nargs=0
 _shtab_hostaudit_checks__h_nargs=0
 _shtab_hostaudit_checks___help_nargs=0
 _shtab_hostaudit_explain__h_nargs=0

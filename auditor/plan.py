@@ -1,0 +1,611 @@
+"""`hostaudit plan`: from an audit's findings to an ordered plan for this host.
+
+Checks state what must change as data (model.Change); this planner decides how and when on
+the host at hand: which boot chain takes a kernel argument (auditor.bootchain), how a device
+is bound (by vendor:device only when no device the host keeps shares it), which initramfs
+generator must load vfio-pci first, and where the reboot falls. It knows no check by name,
+and it changes nothing: renderers (reports/plan_*.py) print the plan as text, a POSIX shell
+script or JSON.
+
+Order (one step per change, deduplicated): what only a person can do (firmware settings in
+the words setup menus use, hardware), the kernel command line, device binding, the
+initramfs, SELinux and module options, the reboot, then the re-audit against the report
+taken before.
+"""
+
+from __future__ import annotations
+
+from auditor.bootchain import BootChain, detect, installed_kernels, is_debian_family
+from auditor.errors import HostError, NotCollectedError
+from auditor.host import Host
+from auditor.model import Change, ChangeKind, Report, Result, Status
+from auditor.record import field, record
+
+PHASES = (
+    "before you start",
+    "by hand",
+    "kernel command line",
+    "device binding",
+    "initramfs",
+    "SELinux and module options",
+    "reboot",
+    "verify",
+)
+STATE = "/var/lib/hostaudit/plan"
+BASELINE = f"{STATE}/before.json"
+# The modules that bind a device to vfio-pci in the initramfs. vfio_virqfd is never listed:
+# Linux 6.2 merged it into vfio (commit e2d55709398e), and dracut and mkinitcpio refuse a
+# module the kernel lacks; vfio_pci's own dependencies (vfio_pci_core, 5.16+) come with it.
+VFIO_MODULES = ("vfio_pci", "vfio", "vfio_iommu_type1")
+DRIVERCTL_DIR = "/etc/driverctl.d"
+MODPROBE_VFIO = "/etc/modprobe.d/vfio.conf"
+DRACUT_VFIO = "/etc/dracut.conf.d/vfio.conf"
+
+
+@record
+class Action:
+    """One change the shell script makes; every kind is idempotent where it is applied.
+
+    kinds: run (`command`, skipped when the shell test `unless` holds), words-add and
+    words-remove (a word in a one-line file such as /etc/kernel/cmdline), var-add and
+    var-remove (a word in a shell assignment `name` of /etc/default/grub), line (a line in a
+    file, created if absent), token-remove (`value` off the `options <name>` lines of a
+    modprobe.d file), sysfs (write `value` to a writable module parameter), regenerate
+    (`command`, run once after any edit its phase made)."""
+
+    kind: str
+    path: str = ""
+    value: str = ""
+    name: str = ""
+    command: str = ""
+    unless: str = ""
+
+
+@record
+class Step:
+    """One change to the host, the checks it fixes, and why it is made this way."""
+
+    phase: str
+    title: str
+    fixes: tuple[str, ...] = ()
+    why: tuple[str, ...] = ()
+    actions: tuple[Action, ...] = ()
+    undo: tuple[str, ...] = ()
+    # For a person: what to do where no tool can (firmware setup, moving a card).
+    manual: str = ""
+    reboot: bool = False
+
+
+@record(frozen=False)
+class Plan:
+    """The steps for one host, and what the plan leaves out and why."""
+
+    hostname: str
+    kernel_release: str
+    chain: BootChain
+    steps: list[Step] = field(default_factory=list)
+    # Values the audit could not read, as questions for a person; never a silent placeholder.
+    questions: list[str] = field(default_factory=list)
+    # Waived and not-counted findings: not planned, named.
+    left_out: list[str] = field(default_factory=list)
+    # Only a dangerous option would help: the plan says so and plans nothing.
+    stopped: list[str] = field(default_factory=list)
+
+    @property
+    def fixes(self) -> list[str]:
+        """Every check the plan claims to fix."""
+        found = [check for step in self.steps for check in step.fixes if step.phase != "verify"]
+        return list(dict.fromkeys(found))
+
+    @property
+    def scriptable(self) -> bool:
+        """Whether a shell script can carry it out (not for configured, declarative hosts)."""
+        return not self.chain.declarative and self.chain.kind != "unknown" and not self.stopped
+
+
+def make_plan(report: Report, host: Host) -> Plan:
+    """The plan for `host`, from the audit `report` of it."""
+    chain = detect(host)
+    plan = Plan(report.host.hostname, report.host.kernel_release, chain)
+    wanted: dict[tuple[str, str, str], tuple[Change, list[str]]] = {}
+    advice: list[Result] = []
+    for result in report.results:
+        if not result.selected or result.status in (Status.PASS, Status.SKIP):
+            continue
+        if result.status is Status.WAIVED or result.not_counted:
+            plan.left_out.append(f"{result.check.id}: {result.status.value}, not counted")
+        elif result.status is Status.ERROR:
+            plan.steps.append(_make_visible(result))
+        elif result.outcome.changes:
+            for change in result.outcome.changes:
+                found = wanted.setdefault(change.key, (change, []))
+                found[1].append(result.check.id)
+        else:
+            advice.append(result)
+    stops = [(c, ids) for c, ids in wanted.values() if c.kind is ChangeKind.NO_SAFE_FIX]
+    if stops:
+        plan.stopped = [f"{c.target} ({', '.join(ids)}): {c.detail}" for c, ids in stops]
+        return plan
+    by_kind: dict[ChangeKind, list[tuple[Change, list[str]]]] = {}
+    for change, ids in wanted.values():
+        by_kind.setdefault(change.kind, []).append((change, ids))
+    planner = _Planner(host, chain, plan)
+    for change, ids in by_kind.get(ChangeKind.FIRMWARE, []):
+        planner.firmware(change, ids)
+    for change, ids in by_kind.get(ChangeKind.MANUAL, []):
+        planner.manual(change.target, change.detail, ids)
+    for result in advice:
+        planner.manual(result.check.title, " ".join(result.remediation), [result.check.id])
+    binding = planner.binding(by_kind.get(ChangeKind.BIND, []))
+    arguments = [
+        (change, ids)
+        for kind in (ChangeKind.KERNEL_ARG_REMOVE, ChangeKind.KERNEL_ARG_ADD)
+        for change, ids in by_kind.get(kind, [])
+    ]
+    planner.kernel_arguments(arguments + binding.arguments)
+    planner.add_binding_steps(binding)
+    for change, ids in by_kind.get(ChangeKind.SELINUX_BOOLEAN, []):
+        planner.selinux(change, ids)
+    for change, ids in by_kind.get(ChangeKind.MODULE_OPTION, []):
+        planner.module_option(change, ids)
+    reboot_for = [check for _, ids in by_kind.get(ChangeKind.REBOOT, []) for check in ids]
+    planner.reboot_and_verify(reboot_for)
+    plan.steps.sort(key=lambda step: PHASES.index(step.phase))
+    return plan
+
+
+def _make_visible(result: Result) -> Step:
+    """An error: how to let the check see, not the failure's fix."""
+    message = result.outcome.message
+    root = any(word in message for word in ("needs root", "root", "ermission"))
+    how = (
+        "run hostaudit plan as root on the host itself"
+        if root
+        else "audit the host itself (or a snapshot taken as root with `hostaudit snapshot`) so "
+        "that the file it names is read"
+    )
+    return Step(
+        "before you start",
+        f"let {result.check.id} see: {how}",
+        why=(f"{result.check.id}: {message}",),
+        manual=f"{result.check.id} could not tell ({message}); {how}, then make the plan again: "
+        "this plan cannot fix what the audit could not see.",
+    )
+
+
+@record(frozen=False)
+class _Binding:
+    """How the devices to bind are bound: arguments for the command line, and the steps."""
+
+    arguments: list[tuple[Change, list[str]]] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+
+class _Planner:
+    """Turns changes into steps for one host and boot chain."""
+
+    def __init__(self, host: Host, chain: BootChain, plan: Plan) -> None:
+        self.host = host
+        self.chain = chain
+        self.plan = plan
+
+    def add(self, step: Step) -> None:
+        self.plan.steps.append(step)
+
+    def firmware(self, change: Change, ids: list[str]) -> None:
+        self.add(
+            Step(
+                "by hand",
+                f"enable {change.target} in the firmware setup",
+                tuple(ids),
+                manual=f"At the reboot, enter the firmware setup and set {change.target} to "
+                f"{change.value or 'enabled'} ({change.detail}).",
+                reboot=True,
+            )
+        )
+
+    def manual(self, title: str, detail: str, ids: list[str]) -> None:
+        self.add(Step("by hand", title, tuple(ids), manual=detail))
+
+    # --- the kernel command line, as this chain takes it ----------------------------------
+    def kernel_arguments(self, arguments: list[tuple[Change, list[str]]]) -> None:
+        if not arguments:
+            return
+        chain = self.chain
+        why = (f"boot chain: {chain.label}", *chain.evidence)
+        for change, ids in arguments:
+            adding = change.kind is ChangeKind.KERNEL_ARG_ADD
+            arg = change.target
+            verb = "add" if adding else "remove"
+            actions, undo = self._argument_actions(arg, adding)
+            self.add(
+                Step(
+                    "kernel command line",
+                    f"{verb} {arg} {'to' if adding else 'from'} the kernel command line",
+                    tuple(ids),
+                    why,
+                    tuple(actions),
+                    tuple(undo),
+                    manual="" if actions else self._declarative(arg, adding),
+                    reboot=True,
+                )
+            )
+        if chain.regenerate:
+            all_ids = tuple(dict.fromkeys(i for _, ids in arguments for i in ids))
+            self.add(
+                Step(
+                    "kernel command line",
+                    f"write the boot entries again: {self._regenerate_words()}",
+                    all_ids,
+                    why,
+                    (Action("regenerate", command=self._regenerate_command(), name="boot"),),
+                    (f"after restoring the backups, run {self._regenerate_words()} again",),
+                )
+            )
+
+    def _regenerate_words(self) -> str:
+        if self.chain.regenerate == "kernel-install":
+            return "kernel-install add for every installed kernel"
+        return self.chain.regenerate
+
+    def _regenerate_command(self) -> str:
+        if self.chain.regenerate != "kernel-install":
+            return self.chain.regenerate
+        kernels = installed_kernels(self.host)
+        if not kernels:
+            self.plan.questions.append(
+                "Which kernels are installed? (none found under /lib/modules or in the boot "
+                "entries): run kernel-install add RELEASE /lib/modules/RELEASE/vmlinuz for each"
+            )
+        return " && ".join(
+            f"kernel-install add {release} /lib/modules/{release}/vmlinuz" for release in kernels
+        )
+
+    def _argument_actions(self, arg: str, adding: bool) -> tuple[list[Action], list[str]]:
+        chain = self.chain
+        verb, inverse = ("add", "remove") if adding else ("remove", "add")
+        actions: list[Action] = []
+        undo: list[str] = []
+        if chain.kind == "grubby":
+            option = "--args" if adding else "--remove-args"
+            back = "--remove-args" if adding else "--args"
+            test = f"entries_have {_quote(arg)}"
+            actions.append(
+                Action(
+                    "run",
+                    command=f"grubby --update-kernel=ALL {option}={_quote(arg)}",
+                    unless=test if adding else f"! entries_any {_quote(arg)}",
+                )
+            )
+            undo.append(f"grubby --update-kernel=ALL {back}={_quote(arg)}")
+            # New kernels and a later grub2-mkconfig take their options from these files.
+            if chain.cmdline_file:
+                actions += self._grub_var(arg, adding)
+            if self.host.exists("/etc/kernel/cmdline"):
+                actions.append(Action(f"words-{verb}", "/etc/kernel/cmdline", arg))
+        elif chain.kind == "kernelstub":
+            option, back = ("-a", "-d") if adding else ("-d", "-a")
+            actions.append(
+                Action(
+                    "run",
+                    command=f"kernelstub {option} {_quote(arg)}",
+                    unless=f"kernelstub_has {_quote(arg)}"
+                    if adding
+                    else f"! kernelstub_has {_quote(arg)}",
+                )
+            )
+            undo.append(f"kernelstub {back} {_quote(arg)}")
+        elif chain.cmdline_file == "/etc/kernel/cmdline":
+            actions.append(Action(f"words-{verb}", "/etc/kernel/cmdline", arg))
+        elif chain.grub_files:
+            actions += self._grub_var(arg, adding)
+        if actions and not undo:
+            undo.append(f"{inverse} {arg} again: restore the backed-up files")
+        return actions, undo
+
+    def _grub_var(self, arg: str, adding: bool) -> list[Action]:
+        """GRUB_CMDLINE_LINUX: added where the winning assignment is, removed everywhere
+        (both variables, every file) so that no drop-in brings it back."""
+        if adding:
+            return [Action("var-add", self.chain.cmdline_file, arg, "GRUB_CMDLINE_LINUX")]
+        return [
+            Action("var-remove", path, arg, name)
+            for path in self.chain.grub_files
+            for name in ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT")
+        ]
+
+    def _declarative(self, arg: str, adding: bool) -> str:
+        kind = self.chain.kind
+        if kind == "nixos":
+            where = "to" if adding else "from"
+            return (
+                f'In configuration.nix, {"add" if adding else "remove"} "{arg}" {where} '
+                "boot.kernelParams, then nixos-rebuild boot: the host is configured, not scripted."
+            )
+        if kind == "rpm-ostree":
+            option = "--append-if-missing" if adding else "--delete-if-present"
+            return f"rpm-ostree kargs {option}={arg} (a new deployment: the rest is configuration)"
+        if kind == "bootc":
+            return (
+                f'In the image, {"list" if adding else "drop"} "{arg}" in kargs of a '
+                "/usr/lib/bootc/kargs.d/*.toml file, build it and bootc upgrade: the host is "
+                "configured by its image, not scripted."
+            )
+        self.plan.questions.append(
+            "Which boot loader does this host use? None of grubby's BLS entries, grub.cfg, "
+            "kernelstub, /etc/kernel/cmdline or grub.conf was found."
+        )
+        return f"{'Add' if adding else 'Remove'} {arg} in the boot loader's kernel command line."
+
+    # --- binding --------------------------------------------------------------------------
+    def binding(self, changes: list[tuple[Change, list[str]]]) -> _Binding:
+        from auditor.binding import read_binding_config
+
+        result = _Binding()
+        if not changes:
+            return result
+        config = read_binding_config(self.host)
+        shared = self._shared_ids(changes)
+        existing_ids = config.vfio_ids()
+        by_address = bool(shared) or bool(existing_ids)
+        why = []
+        if shared:
+            why.append(
+                "bound by address: the host keeps a device with the same vendor:device "
+                f"({', '.join(sorted(shared))}), which vfio-pci.ids= would take too"
+            )
+        elif existing_ids:
+            why.append(
+                f"bound by address: {existing_ids[0][0]} already sets ids=, which a second "
+                "options line would override"
+            )
+        if by_address:
+            self._bind_by_address(changes, why, result)
+        else:
+            self._bind_by_id(changes, config, result)
+        return result
+
+    def _shared_ids(self, changes: list[tuple[Change, list[str]]]) -> set[str]:
+        """vendor:device ids of the devices to bind that another device here also has."""
+        from auditor.pci import all_devices, read_device
+
+        binding = {change.target for change, _ in changes}
+        ids = {change.value for change, _ in changes}
+        shared = set()
+        for address in all_devices(self.host):
+            if address in binding:
+                continue
+            device = read_device(self.host, address)
+            if device is not None and device.vendor_device in ids:
+                shared.add(device.vendor_device)
+        return shared
+
+    def _bind_by_address(
+        self, changes: list[tuple[Change, list[str]]], why: list[str], result: _Binding
+    ) -> None:
+        if not any(self.host.exists(p) for p in ("/usr/sbin/driverctl", "/usr/bin/driverctl")):
+            install = (
+                "apt-get install -y driverctl"
+                if is_debian_family(self.host)
+                else ("dnf install -y driverctl")
+            )
+            result.steps.append(
+                Step(
+                    "device binding",
+                    "install driverctl, which applies per-address overrides at boot",
+                    tuple(dict.fromkeys(i for _, ids in changes for i in ids)),
+                    ("driverctl is not installed here",),
+                    (Action("run", command=install, unless="command -v driverctl >/dev/null"),),
+                    ("the package may stay; it binds nothing without overrides",),
+                )
+            )
+        for change, ids in changes:
+            path = f"{DRIVERCTL_DIR}/pci-{change.target}"
+            result.steps.append(
+                Step(
+                    "device binding",
+                    f"bind {change.target} ({change.value}) to vfio-pci at every boot "
+                    "(driverctl override)",
+                    tuple(ids),
+                    (*why, "written as driverctl(8) saves an override; applied at the next boot"),
+                    (Action("line", path, "vfio-pci"),),
+                    (f"driverctl unset-override {change.target} (or remove {path})",),
+                    reboot=True,
+                )
+            )
+
+    def _bind_by_id(
+        self, changes: list[tuple[Change, list[str]]], config: object, result: _Binding
+    ) -> None:
+        from auditor.binding import BindingConfig
+
+        assert isinstance(config, BindingConfig)
+        ids = ",".join(sorted({change.value for change, _ in changes}))
+        fixes = tuple(dict.fromkeys(i for _, found in changes for i in found))
+        why = ["bound by vendor:device: no device the host keeps has the same ids"]
+        drivers = sorted({change.detail for change, _ in changes if change.detail})
+        unknown = [change.target for change, _ in changes if not change.detail]
+        if unknown:
+            self.plan.questions.append(
+                f"Which driver claims {', '.join(unknown)} at boot? The device is not on its "
+                "host driver now; `lspci -k -s ADDRESS` names it under 'Kernel modules'. Add "
+                "`softdep DRIVER pre: vfio-pci` for it, or rely on the initramfs step."
+            )
+        if config.vfio_builtin:
+            why.append(f"vfio-pci is built in ({config.vfio_builtin}): ids= go on the command line")
+            change = Change(ChangeKind.KERNEL_ARG_ADD, f"vfio-pci.ids={ids}")
+            result.arguments.append((change, list(fixes)))
+            return
+        actions = [Action("line", MODPROBE_VFIO, f"options vfio-pci ids={ids}")]
+        actions += [
+            Action("line", MODPROBE_VFIO, f"softdep {driver} pre: vfio-pci") for driver in drivers
+        ]
+        result.steps.append(
+            Step(
+                "device binding",
+                f"bind {ids} to vfio-pci at every boot, before "
+                f"{', '.join(drivers) or 'the host driver'}",
+                fixes,
+                tuple(why),
+                tuple(actions),
+                (f"remove the lines this step added to {MODPROBE_VFIO}",),
+                reboot=True,
+            )
+        )
+        result.steps.extend(self._initramfs(fixes))
+
+    def _initramfs(self, fixes: tuple[str, ...]) -> list[Step]:
+        """vfio-pci in the initramfs of every installed kernel, so it claims first."""
+        host = self.host
+        kernels = installed_kernels(host)
+        modules = " ".join(VFIO_MODULES)
+        if host.exists("/etc/dracut.conf.d") or host.exists("/etc/dracut.conf"):
+            generator = "dracut"
+            edit = Action("line", DRACUT_VFIO, f'force_drivers+=" {modules} "')
+            rebuild = " && ".join(
+                f"dracut -f /boot/initramfs-{release}.img {release}" for release in kernels
+            )
+        elif host.exists("/etc/initramfs-tools"):
+            generator = "initramfs-tools"
+            edit = Action("line", "/etc/initramfs-tools/modules", "vfio_pci")
+            rebuild = "update-initramfs -u -k all"
+        elif host.exists("/etc/mkinitcpio.conf"):
+            generator = "mkinitcpio"
+            edit = Action("var-add", "/etc/mkinitcpio.conf", "vfio_pci", "MODULES")
+            rebuild = "mkinitcpio -P"
+        else:
+            self.plan.questions.append(
+                "Which tool builds this host's initramfs? None of dracut, initramfs-tools or "
+                "mkinitcpio is configured here; vfio-pci must be in it, before the GPU driver."
+            )
+            return []
+        if not rebuild:
+            self.plan.questions.append("Which kernels are installed? None was found.")
+            return []
+        extra = []
+        if generator == "initramfs-tools":
+            extra = [Action("line", "/etc/initramfs-tools/modules", m) for m in VFIO_MODULES[1:]]
+        return [
+            Step(
+                "initramfs",
+                f"load vfio-pci in the initramfs ({generator}), before the host driver",
+                fixes,
+                (f"initramfs generator: {generator} (its configuration is here)",),
+                (edit, *extra),
+                (f"remove what this step added to {edit.path}, then rebuild again",),
+                reboot=True,
+            ),
+            Step(
+                "initramfs",
+                f"rebuild the initramfs of every installed kernel ({', '.join(kernels)})",
+                fixes,
+                (f"installed kernels: {', '.join(kernels)}",),
+                (Action("regenerate", command=rebuild, name="initramfs"),),
+                ("rebuild again after restoring the backups",),
+                reboot=True,
+            ),
+        ]
+
+    def add_binding_steps(self, binding: _Binding) -> None:
+        for step in binding.steps:
+            self.add(step)
+
+    # --- SELinux and module options -------------------------------------------------------
+    def selinux(self, change: Change, ids: list[str]) -> None:
+        value = change.value or "on"
+        back = "off" if value == "on" else "on"
+        self.add(
+            Step(
+                "SELinux and module options",
+                f"set the SELinux boolean {change.target} {value}, persistently",
+                tuple(ids),
+                ("setsebool -P writes the policy store: kept across reboots",),
+                (
+                    Action(
+                        "run",
+                        command=f"setsebool -P {change.target} {value}",
+                        unless=f"getsebool {change.target} | grep -q -- '--> {value}$'",
+                    ),
+                ),
+                (f"setsebool -P {change.target} {back}",),
+            )
+        )
+
+    def module_option(self, change: Change, ids: list[str]) -> None:
+        module, _, parameter = change.target.partition(".")
+        actions = []
+        undo = []
+        for path in change.where:
+            if path.startswith("/sys/module/"):
+                actions.append(Action("sysfs", path, change.value))
+                undo.append(
+                    f"the running value returns at the next boot unless the files say so ({path})"
+                )
+            elif path.startswith("/etc/"):
+                actions.append(Action("token-remove", path, parameter, module))
+                undo.append(f"restore {path} from its backup")
+            else:  # a package's file: an /etc file of the same name overrides it (modprobe.d(5))
+                copy = f"/etc/modprobe.d/{path.rsplit('/', 1)[-1]}"
+                actions.append(
+                    Action(
+                        "run", command=f'cp -p "$R{path}" "$R{copy}"', unless=f'[ -e "$R{copy}" ]'
+                    )
+                )
+                actions.append(Action("token-remove", copy, parameter, module))
+                undo.append(f"remove {copy}")
+        self.add(
+            Step(
+                "SELinux and module options",
+                f"turn {change.target} off (set to {change.value}) where it is set",
+                tuple(ids),
+                tuple(f"set in {path}" for path in change.where),
+                tuple(actions),
+                tuple(undo),
+            )
+        )
+
+    # --- reboot and verification ----------------------------------------------------------
+    def reboot_and_verify(self, reboot_for: list[str]) -> None:
+        steps = self.plan.steps
+        needs = [step for step in steps if step.reboot]
+        fixes = tuple(dict.fromkeys([*(i for s in needs for i in s.fixes), *reboot_for]))
+        if needs or reboot_for:
+            firmware = [s for s in needs if s.phase == "by hand"]
+            self.add(
+                Step(
+                    "reboot",
+                    "reboot the host",
+                    fixes,
+                    tuple(f"needed by: {s.title}" for s in needs[:8]),
+                    manual="Reboot"
+                    + (" and enter the firmware setup on the way (see above)" if firmware else "")
+                    + ". Nothing above takes effect before it.",
+                )
+            )
+        fixed = tuple(dict.fromkeys(i for s in steps for i in s.fixes))
+        self.add(
+            Step(
+                "verify",
+                "audit again and compare with the report taken before the plan",
+                fixed,
+                manual=f"hostaudit audit --baseline {BASELINE}: every check listed above must now "
+                "pass, and nothing may newly fail.",
+            )
+        )
+
+
+def _quote(word: str) -> str:
+    """A word for the shell, quoted only when it must be."""
+    import shlex
+
+    return shlex.quote(word)
+
+
+def kernel_release_guard(host: Host) -> str:
+    """The release the plan was made for ("" where it is not known)."""
+    from auditor.facts import kernel_release
+
+    try:
+        return kernel_release(host) or ""
+    except (HostError, NotCollectedError):
+        return ""

@@ -1,0 +1,72 @@
+"""A plan as text for the operator: numbered steps in order, with what each fixes, why this
+way, the commands, and how to undo it; then the questions the audit could not answer."""
+
+from __future__ import annotations
+
+from auditor.plan import Action, Plan, Step
+
+
+def render_text(plan: Plan) -> str:
+    lines = [
+        f"hostaudit plan for {plan.hostname} (kernel {plan.kernel_release or 'unknown'})",
+        f"boot chain: {plan.chain.label}"
+        + (f" ({'; '.join(plan.chain.evidence)})" if plan.chain.evidence else ""),
+        "",
+    ]
+    if plan.stopped:
+        lines += [
+            "No safe plan: only a dangerous option would make this host ready, and "
+            "hostaudit never plans one.",
+            *(f"  - {why}" for why in plan.stopped),
+        ]
+    elif not plan.steps:
+        lines.append("Nothing to change: every check that ran passes.")
+    for number, step in enumerate(plan.steps, 1):
+        lines += _step(number, step)
+    if plan.questions:
+        lines += ["", "Questions the audit could not answer (the plan needs them):"]
+        lines += [f"  ? {question}" for question in plan.questions]
+    if plan.left_out:
+        lines += ["", "Left out (waived or not counted by the profile):"]
+        lines += [f"  - {item}" for item in plan.left_out]
+    if plan.steps and plan.scriptable:
+        lines += [
+            "",
+            "As a script: hostaudit plan --format sh > plan.sh (review it, then run it as root).",
+        ]
+    elif plan.steps and plan.chain.declarative:
+        lines += [
+            "",
+            f"{plan.chain.label} is configured, not scripted: change the configuration above.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _step(number: int, step: Step) -> list[str]:
+    reboot = " (takes effect at the reboot)" if step.reboot and step.phase != "by hand" else ""
+    lines = ["", f"{number}. [{step.phase}] {step.title}{reboot}"]
+    if step.fixes:
+        lines.append(f"   fixes: {', '.join(step.fixes)}")
+    lines += [f"   why: {why}" for why in step.why]
+    if step.manual:
+        lines.append(f"   {step.manual}")
+    lines += [f"   {_action(action)}" for action in step.actions]
+    lines += [f"   undo: {undo}" for undo in step.undo]
+    return lines
+
+
+def _action(action: Action) -> str:
+    kind = action.kind
+    if kind in ("run", "regenerate"):
+        return f"$ {action.command}" + (f"   (unless: {action.unless})" if action.unless else "")
+    if kind == "line":
+        return f"{action.path}: the line `{action.value}`"
+    if kind.startswith("words-"):
+        return f"{action.path}: {kind[6:]} {action.value}"
+    if kind.startswith("var-"):
+        return f"{action.path}: {kind[4:]} {action.value} {'to' if kind == 'var-add' else 'from'} {action.name}"
+    if kind == "token-remove":
+        return f"{action.path}: remove {action.value}= from `options {action.name}`"
+    if kind == "sysfs":
+        return f"{action.path}: write {action.value} (the running kernel)"
+    return f"{kind} {action.path} {action.value}"
