@@ -7,11 +7,13 @@ import re
 from auditor.errors import HostError
 from auditor.facts import (
     BLS_ENTRIES,
+    EFI_GRUB_CFGS,
     GRUB_CFGS,
     GRUB_DEFAULT,
     GRUB_DROPINS,
     GRUBENVS,
     KERNEL_CMDLINE,
+    KERNELSTUB,
     LEGACY_GRUB,
     PROXMOX_UUIDS,
 )
@@ -24,6 +26,7 @@ from auditor.parsers.bootconfig import (
     parse_bls_entry,
     parse_grub_cfg,
     parse_grubenv,
+    parse_kernelstub,
     parse_legacy_grub_conf,
     parse_shell_assignments,
 )
@@ -45,7 +48,8 @@ class BootSource:
 class BootConfig:
     """What the boot loader will use at the next boot."""
 
-    loader: str  # "bls", "grub2", "kernel-install", "legacy-grub", or "" when none was found
+    # "bls", "grub2", "kernelstub", "kernel-install", "legacy-grub", or "" when none was found
+    loader: str
     entries: list[BootSource] = field(default_factory=list)
     grub_defaults: BootSource | None = None  # /etc/default/grub, the source of grub.cfg
     generated_path: str | None = None
@@ -103,8 +107,24 @@ def _configured_boot(host: Host) -> BootConfig:
     defaults = _grub_defaults(host, config)
     config.grub_defaults = defaults
 
+    if host.exists(KERNELSTUB):
+        # kernelstub writes the systemd-boot entry on the ESP from its configuration at every
+        # kernel update: the configuration is what the next boot gets.
+        config.loader = "kernelstub"
+        text = _read(host, KERNELSTUB, config)
+        options = parse_kernelstub(text) if text is not None else None
+        if options is not None:
+            args = " ".join(options)
+            config.entries.append(
+                BootSource(KERNELSTUB, "kernelstub kernel_options", args, None, True)
+            )
+        elif text is not None:
+            config.unreadable.append(f"{KERNELSTUB}: not kernelstub's JSON configuration")
+        return config
     bls_paths = host.glob(BLS_ENTRIES)
     grub_cfg_path = next((path for path in GRUB_CFGS if host.exists(path)), None)
+    if grub_cfg_path is None:
+        grub_cfg_path = next(iter(host.glob(EFI_GRUB_CFGS)), None)
     grub_entries: list[BootEntry] = []
     uses_bls = False
     grub_default = "0"

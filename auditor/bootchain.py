@@ -24,20 +24,27 @@ from __future__ import annotations
 
 from auditor.boot import BootConfig, configured_boot
 from auditor.errors import HostError, NotCollectedError
-from auditor.facts import GRUB_DEFAULT, GRUB_DROPINS, KERNEL_CMDLINE, LEGACY_GRUB, PROXMOX_UUIDS
+from auditor.facts import (
+    EFI_GRUB_CFGS,
+    GRUB_DEFAULT,
+    GRUB_DROPINS,
+    KERNEL_CMDLINE,
+    KERNELSTUB,
+    LEGACY_GRUB,
+    PROXMOX_UUIDS,
+)
 from auditor.host import Host
 from auditor.record import record
 
 OS_RELEASE = "/etc/os-release"
-KERNELSTUB = "/etc/kernelstub/configuration"
 OSTREE_BOOTED = "/run/ostree-booted"
 BOOTC_KARGS = "/usr/lib/bootc/kargs.d"
 NIXOS = "/etc/NIXOS"
-EFI_GRUB_CFGS = "/boot/efi/EFI/*/grub.cfg"
 EFI_FIRMWARE = "/sys/firmware/efi"
 KERNEL_MODULES = "/lib/modules"
 # facts.BOOT_READS declares these for snapshots (iommu.cmdline-persistent reads the chain).
 DEBIAN_FAMILY = ("debian", "ubuntu")
+GRUB2_FAMILY = ("fedora", "rhel", "centos", "suse", "opensuse")
 
 
 @record
@@ -84,10 +91,25 @@ def os_release(host: Host) -> dict[str, str]:
     return values
 
 
-def is_debian_family(host: Host) -> bool:
+def _family(host: Host, names: tuple[str, ...]) -> bool:
+    """Whether os-release's ID or ID_LIKE names one of `names`."""
     release = os_release(host)
     words = {release.get("ID", ""), *release.get("ID_LIKE", "").split()}
-    return any(name in words for name in DEBIAN_FAMILY)
+    return any(name in words for name in names)
+
+
+def is_debian_family(host: Host) -> bool:
+    return _family(host, DEBIAN_FAMILY)
+
+
+def sets_word(host: Host, path: str, name: str, word: str) -> bool:
+    """Whether an assignment of `name` in the shell file `path` holds `word`."""
+    for line in _text(host, path).splitlines():
+        if line.strip().startswith(f"{name}="):
+            value = line.strip()[len(name) + 1 :]
+            if word in value.replace('"', " ").replace("'", " ").replace("(", " ").split():
+                return True
+    return False
 
 
 def detect(host: Host) -> BootChain:
@@ -147,7 +169,12 @@ def detect(host: Host) -> BootChain:
     if config.loader == "grub2" and config.generated_path:
         files = _grub_files(host)
         target = _grub_target(host, config)
-        tool = "grub2-mkconfig" if "/grub2/" in target else "grub-mkconfig"
+        # Fedora, RHEL and SUSE name it grub2-mkconfig; Debian wraps grub-mkconfig as update-grub.
+        tool = (
+            "grub2-mkconfig"
+            if "/grub2/" in target or _family(host, GRUB2_FAMILY)
+            else "grub-mkconfig"
+        )
         regenerate = "update-grub" if is_debian_family(host) else f"{tool} -o {target}"
         return BootChain(
             "grub-mkconfig",

@@ -57,6 +57,9 @@ BLS_ENTRIES = "/boot/loader/entries/*.conf"
 KERNEL_CMDLINE = "/etc/kernel/cmdline"
 PROXMOX_UUIDS = "/etc/kernel/proxmox-boot-uuids"
 LEGACY_GRUB = "/boot/grub/grub.conf"
+KERNELSTUB = "/etc/kernelstub/configuration"
+# RHEL 7 and 8, Fedora before 34: on an EFI boot the full menu lies on the ESP.
+EFI_GRUB_CFGS = "/boot/efi/EFI/*/grub.cfg"
 BOOT_READS = (
     GRUB_DEFAULT,
     "/etc/default/grub.d",
@@ -73,11 +76,12 @@ BOOT_READS = (
     # (auditor.bootchain), so that a snapshot holds it too.
     "/etc/os-release",
     "/etc/kernelstub",
-    "/etc/kernelstub/configuration",
+    KERNELSTUB,
     "/run/ostree-booted",
     "/usr/lib/bootc/kargs.d",
     "/etc/NIXOS",
-    "/boot/efi/EFI/*/grub.cfg",
+    "/boot/efi/EFI",
+    EFI_GRUB_CFGS,
     "/sys/firmware/efi",
     "/lib/modules",
     "/etc/initramfs-tools",

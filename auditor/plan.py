@@ -15,7 +15,7 @@ taken before.
 
 from __future__ import annotations
 
-from auditor.bootchain import BootChain, detect, installed_kernels, is_debian_family
+from auditor.bootchain import BootChain, detect, installed_kernels, is_debian_family, sets_word
 from auditor.errors import HostError, NotCollectedError
 from auditor.host import Host
 from auditor.model import Change, ChangeKind, Report, Result, Status
@@ -90,12 +90,33 @@ class Plan:
     left_out: list[str] = field(default_factory=list)
     # Only a dangerous option would help: the plan says so and plans nothing.
     stopped: list[str] = field(default_factory=list)
+    # Checks whose fix waits on an answer to one of the questions.
+    unsure: set[str] = field(default_factory=set)
 
     @property
     def fixes(self) -> list[str]:
-        """Every check the plan claims to fix."""
-        found = [check for step in self.steps for check in step.fixes if step.phase != "verify"]
+        """The checks the plan's own steps fix: each passes at the re-audit after the reboot
+        (tests/test_plan.py holds it to that). Not those that need a person's step or wait
+        on a question (by_hand)."""
+        waiting = set(self.by_hand)
+        found = [
+            check
+            for step in self.steps
+            for check in step.fixes
+            if step.phase != "verify" and check not in waiting
+        ]
         return list(dict.fromkeys(found))
+
+    @property
+    def by_hand(self) -> list[str]:
+        """The checks that pass only after a person's step, or an answer to a question."""
+        manual = [
+            check
+            for step in self.steps
+            for check in step.fixes
+            if step.manual and not step.actions and step.phase not in ("reboot", "verify")
+        ]
+        return list(dict.fromkeys([*manual, *sorted(self.unsure)]))
 
     @property
     def scriptable(self) -> bool:
@@ -212,7 +233,7 @@ class _Planner:
         if not arguments:
             return
         chain = self.chain
-        why = (f"boot chain: {chain.label}", *chain.evidence)
+        why = (f"boot chain: {chain.label}",)
         for change, ids in arguments:
             adding = change.kind is ChangeKind.KERNEL_ARG_ADD
             arg = change.target
@@ -312,6 +333,7 @@ class _Planner:
             Action("var-remove", path, arg, name)
             for path in self.chain.grub_files
             for name in ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT")
+            if sets_word(self.host, path, name, arg)
         ]
 
     def _declarative(self, arg: str, adding: bool) -> str:
@@ -344,6 +366,9 @@ class _Planner:
         result = _Binding()
         if not changes:
             return result
+        if self.chain.declarative:
+            result.steps.append(self._declarative_binding(changes))
+            return result
         config = read_binding_config(self.host)
         shared = self._shared_ids(changes)
         existing_ids = config.vfio_ids()
@@ -364,6 +389,31 @@ class _Planner:
         else:
             self._bind_by_id(changes, config, result)
         return result
+
+    def _declarative_binding(self, changes: list[tuple[Change, list[str]]]) -> Step:
+        ids = ",".join(sorted({change.value for change, _ in changes}))
+        modules = " ".join(f'"{module}"' for module in VFIO_MODULES)
+        if self.chain.kind == "nixos":
+            how = (
+                f"In configuration.nix: boot.initrd.kernelModules = [ {modules} ]; and "
+                f'boot.extraModprobeConfig = "options vfio-pci ids={ids}"; then nixos-rebuild boot.'
+            )
+        else:
+            how = (
+                f"Add vfio-pci.ids={ids} to the kernel arguments the same way as above "
+                "(vfio-pci then binds the devices wherever it loads), and put vfio-pci into the "
+                "initramfs of the image (rpm-ostree initramfs --enable --arg=--add-drivers "
+                "--arg=vfio-pci, or in the image build for bootc)."
+            )
+        fixes = tuple(dict.fromkeys(i for _, found in changes for i in found))
+        return Step(
+            "device binding",
+            f"bind {ids} to vfio-pci at every boot",
+            fixes,
+            (f"{self.chain.label}: configured, not scripted",),
+            manual=how,
+            reboot=True,
+        )
 
     def _shared_ids(self, changes: list[tuple[Change, list[str]]]) -> set[str]:
         """vendor:device ids of the devices to bind that another device here also has."""
@@ -395,7 +445,13 @@ class _Planner:
                     "install driverctl, which applies per-address overrides at boot",
                     tuple(dict.fromkeys(i for _, ids in changes for i in ids)),
                     ("driverctl is not installed here",),
-                    (Action("run", command=install, unless="command -v driverctl >/dev/null"),),
+                    (
+                        Action(
+                            "run",
+                            command=install,
+                            unless='[ -e "$R/usr/sbin/driverctl" ] || [ -e "$R/usr/bin/driverctl" ]',
+                        ),
+                    ),
                     ("the package may stay; it binds nothing without overrides",),
                 )
             )
@@ -425,6 +481,12 @@ class _Planner:
         why = ["bound by vendor:device: no device the host keeps has the same ids"]
         drivers = sorted({change.detail for change, _ in changes if change.detail})
         unknown = [change.target for change, _ in changes if not change.detail]
+        if unknown and not self._initramfs_generator():
+            self.plan.unsure.update(fixes)
+            self.plan.questions.append(
+                "Which tool builds this host's initramfs? None of dracut, initramfs-tools or "
+                "mkinitcpio is configured here; vfio-pci must load before the host driver."
+            )
         if unknown:
             self.plan.questions.append(
                 f"Which driver claims {', '.join(unknown)} at boot? The device is not on its "
@@ -454,30 +516,34 @@ class _Planner:
         )
         result.steps.extend(self._initramfs(fixes))
 
+    def _initramfs_generator(self) -> str:
+        """dracut, initramfs-tools or mkinitcpio, by the configuration the host has ("" none)."""
+        host = self.host
+        if host.exists("/etc/dracut.conf.d") or host.exists("/etc/dracut.conf"):
+            return "dracut"
+        if host.exists("/etc/initramfs-tools"):
+            return "initramfs-tools"
+        if host.exists("/etc/mkinitcpio.conf"):
+            return "mkinitcpio"
+        return ""
+
     def _initramfs(self, fixes: tuple[str, ...]) -> list[Step]:
         """vfio-pci in the initramfs of every installed kernel, so it claims first."""
-        host = self.host
-        kernels = installed_kernels(host)
+        kernels = installed_kernels(self.host)
         modules = " ".join(VFIO_MODULES)
-        if host.exists("/etc/dracut.conf.d") or host.exists("/etc/dracut.conf"):
-            generator = "dracut"
+        generator = self._initramfs_generator()
+        if generator == "dracut":
             edit = Action("line", DRACUT_VFIO, f'force_drivers+=" {modules} "')
             rebuild = " && ".join(
                 f"dracut -f /boot/initramfs-{release}.img {release}" for release in kernels
             )
-        elif host.exists("/etc/initramfs-tools"):
-            generator = "initramfs-tools"
+        elif generator == "initramfs-tools":
             edit = Action("line", "/etc/initramfs-tools/modules", "vfio_pci")
             rebuild = "update-initramfs -u -k all"
-        elif host.exists("/etc/mkinitcpio.conf"):
-            generator = "mkinitcpio"
+        elif generator == "mkinitcpio":
             edit = Action("var-add", "/etc/mkinitcpio.conf", "vfio_pci", "MODULES")
             rebuild = "mkinitcpio -P"
-        else:
-            self.plan.questions.append(
-                "Which tool builds this host's initramfs? None of dracut, initramfs-tools or "
-                "mkinitcpio is configured here; vfio-pci must be in it, before the GPU driver."
-            )
+        else:  # softdep lines alone order the modules (_bind_by_id asks where they cannot)
             return []
         if not rebuild:
             self.plan.questions.append("Which kernels are installed? None was found.")
@@ -583,13 +649,15 @@ class _Planner:
                 )
             )
         fixed = tuple(dict.fromkeys(i for s in steps for i in s.fixes))
+        by_hand = self.plan.by_hand
+        after = f" ({', '.join(by_hand)} once the steps by hand are done)" if by_hand else ""
         self.add(
             Step(
                 "verify",
                 "audit again and compare with the report taken before the plan",
                 fixed,
-                manual=f"hostaudit audit --baseline {BASELINE}: every check listed above must now "
-                "pass, and nothing may newly fail.",
+                manual=f"hostaudit audit --baseline {BASELINE}: the checks this plan fixes must "
+                f"now pass{after}, and nothing may newly fail.",
             )
         )
 

@@ -51,7 +51,12 @@ from auditor.model import (
     outcome,
 )
 from auditor.parsers.cmdline import parse_cmdline
-from auditor.parsers.iommu_params import IommuSetting, disabling_params, enable_argument, evaluate
+from auditor.parsers.iommu_params import (
+    IommuSetting,
+    arguments_to_enable,
+    disabling_params,
+    evaluate,
+)
 from auditor.record import replace
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -185,6 +190,20 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
         own = witness if release == running else None
         return evaluate(parse_cmdline(source.args), vendor, kconfig, own), path or ""
 
+    def enabling(sources: list[BootSource]) -> tuple[list[str], list[str]]:
+        """What turns it on in every one of `sources` (iommu_params.arguments_to_enable)."""
+        add: set[str] = set()
+        remove: set[str] = set()
+        for source in sources:
+            release = source.kernel_release or running
+            own = witness if release == running else None
+            more, fewer = arguments_to_enable(
+                parse_cmdline(source.args), vendor, kernel_config(host, release)[0], own
+            )
+            add.update(more)
+            remove.update(fewer)
+        return sorted(add), sorted(remove)
+
     off: list[BootSource] = []
     unknown: list[BootSource] = []
     unknown_reason = ""
@@ -232,10 +251,7 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
             stale = f"{defaults.path} disables it: the next grub-mkconfig run will turn it off"
 
     default = next((source for source in config.entries if source.is_default), None)
-    add = [arg for arg in (enable_argument(vendor),) if arg]
-    remove = sorted(
-        {str(p) for source in off for p in disabling_params(parse_cmdline(source.args))}
-    )
+    add, remove = enabling(off)
     if off and (default is None or default in off):
         if default is not None:
             message = f"IOMMU will be off after reboot: the default boot entry ({default.label}) does not enable it"

@@ -30,8 +30,7 @@ from auditor.facts import (
 from auditor.fixes import firmware_iommu
 from auditor.host import Host
 from auditor.model import Change, ChangeKind, Check, Evidence, Outcome, Severity, Status, outcome
-from auditor.parsers.cmdline import Param
-from auditor.parsers.iommu_params import disabling_params, enable_argument, evaluate
+from auditor.parsers.iommu_params import arguments_to_enable, evaluate
 
 # The user-space interfaces to VFIO: the group container (/dev/vfio/vfio and /dev/vfio/N),
 # iommufd (/dev/iommu, drivers/iommu/iommufd) and per-device files (/dev/vfio/devices/vfioN,
@@ -101,6 +100,7 @@ def run(ctx: Context) -> Outcome:
     firmware = ctx.results.get("iommu.firmware-table")
     witness = default_witness(host, vendor, firmware is not None and firmware.status is Status.PASS)
     setting = evaluate(params, vendor, kconfig, witness)
+    enabling = arguments_to_enable(params, vendor, kconfig, witness)
     activity = iommu_activity(host)
     evidence = [
         Evidence(CMDLINE, " ".join(str(p) for p in params) or "(empty)"),
@@ -156,8 +156,8 @@ def run(ctx: Context) -> Outcome:
             Status.FAIL,
             f"IOMMU not active ({setting.reason}): {why}",
             evidence,
-            _fix(ctx, vendor, params),
-            changes=_changes(vendor, params),
+            _fix(ctx, *enabling),
+            changes=_changes(*enabling, vendor),
         )
     if not activity.visible:
         if setting.enabled is False:
@@ -165,8 +165,8 @@ def run(ctx: Context) -> Outcome:
                 Status.FAIL,
                 f"IOMMU disabled: {setting.reason}",
                 evidence,
-                _fix(ctx, vendor, params),
-                changes=_changes(vendor, params),
+                _fix(ctx, *enabling),
+                changes=_changes(*enabling, vendor),
             )
         return outcome(
             Status.SKIP,
@@ -193,7 +193,7 @@ def run(ctx: Context) -> Outcome:
     else:
         message = f"IOMMU not active ({setting.reason})"
     return outcome(
-        Status.FAIL, message, evidence, _fix(ctx, vendor, params), changes=_changes(vendor, params)
+        Status.FAIL, message, evidence, _fix(ctx, *enabling), changes=_changes(*enabling, vendor)
     )
 
 
@@ -201,10 +201,8 @@ def _word(enabled: bool | None) -> str:
     return {True: "on", False: "off", None: "unknown"}[enabled]
 
 
-def _fix(ctx: Context, vendor: str | None, params: tuple[Param, ...]) -> list[str]:
+def _fix(ctx: Context, add: list[str], remove: list[str]) -> list[str]:
     """Host-specific steps: which arguments to add and remove, for this boot loader."""
-    remove = [str(param) for param in disabling_params(params)]
-    add = [arg for arg in (enable_argument(vendor),) if arg]
     if not add and not remove:
         return list(CHECK.remediation)
     from auditor.boot import kernel_args_steps  # the boot parser, only when it is needed
@@ -212,11 +210,10 @@ def _fix(ctx: Context, vendor: str | None, params: tuple[Param, ...]) -> list[st
     return kernel_args_steps(ctx.host, add=add, remove=remove)
 
 
-def _changes(vendor: str | None, params: tuple[Param, ...]) -> list[Change]:
-    """The arguments that turn DMA remapping on: the vendor's option where the kernel needs
-    it, and the removal of every argument that turns it off."""
-    changes = [Change(ChangeKind.KERNEL_ARG_REMOVE, str(p)) for p in disabling_params(params)]
-    changes += [Change(ChangeKind.KERNEL_ARG_ADD, arg) for arg in (enable_argument(vendor),) if arg]
+def _changes(add: list[str], remove: list[str], vendor: str | None) -> list[Change]:
+    """The arguments that turn DMA remapping on, as data for `hostaudit plan`."""
+    changes = [Change(ChangeKind.KERNEL_ARG_REMOVE, arg) for arg in remove]
+    changes += [Change(ChangeKind.KERNEL_ARG_ADD, arg) for arg in add]
     if not changes:  # nothing on the command line would change it: the firmware must
         changes.append(firmware_iommu(vendor))
     return changes

@@ -37,7 +37,7 @@ def fixture_generator():
 # An unpacked sdist has neither the fixture hosts nor the sosreport: an sdist cannot hold
 # their ~700 symbolic links (MANIFEST.in). Their generator rebuilds them (0.3 s); in a
 # checkout test_fixtures.py keeps the committed trees equal to it.
-if not HOSTS.is_dir() or not (FIXTURES / "sosreports").is_dir():
+if not (HOSTS / "intel-ready" / "SOURCE.md").is_file() or not (FIXTURES / "sosreports").is_dir():
     _generator = fixture_generator()
     _generator.build()
     _generator.build_sosreport()

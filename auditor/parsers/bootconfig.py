@@ -290,3 +290,23 @@ def parse_legacy_grub_conf(text: str) -> tuple[int, list[BootEntry]]:
             kernel, _, args = value.strip().partition(" ")
             entries.append(BootEntry(title, kernel, args.strip()))
     return default, entries
+
+
+def parse_kernelstub(text: str) -> list[str] | None:
+    """The kernel options kernelstub (Pop!_OS) writes into the boot entry: `kernel_options`
+    of the "user" section of /etc/kernelstub/configuration, JSON (kernelstub/config.py;
+    a section kernelstub has not upgraded yet may hold them as one string). None: not
+    kernelstub's configuration."""
+    import json
+
+    try:
+        config = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    section = config.get("user", config.get("default")) if isinstance(config, dict) else None
+    options = section.get("kernel_options") if isinstance(section, dict) else None
+    if isinstance(options, str):
+        return options.split()
+    if isinstance(options, list) and all(isinstance(option, str) for option in options):
+        return [word for option in options for word in option.split()]
+    return None

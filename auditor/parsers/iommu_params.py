@@ -159,3 +159,20 @@ def disabling_params(params: tuple[Param, ...]) -> list[Param]:
         ):
             found.append(param)
     return found
+
+
+def arguments_to_enable(
+    params: tuple[Param, ...],
+    vendor: str | None,
+    kconfig: dict[str, str],
+    witness: Default | None = None,
+) -> tuple[list[str], list[str]]:
+    """(add, remove): what turns DMA remapping on from `params`. Every argument that turns it
+    off goes; the vendor's enabling option is added only where the kernel's default, once
+    they are gone, is not on (Debian's kernel enables it by default: removing
+    intel_iommu=off is enough there). AMD has no enabling option."""
+    remove = disabling_params(params)
+    rest = tuple(param for param in params if param not in remove)
+    option = enable_argument(vendor)
+    needed = option and evaluate(rest, vendor, kconfig, witness).enabled is not True
+    return ([option] if option and needed else []), [str(param) for param in remove]

@@ -62,6 +62,7 @@ FACTS = (
 # BEGIN READS: the union of the built-in checks' `reads` (tests/test_snapshot.py keeps it so)
 READS = (
     "/boot/config-*",
+    "/boot/efi/EFI",
     "/boot/efi/EFI/*/grub.cfg",
     "/boot/grub/grub.cfg",
     "/boot/grub/grub.conf",

@@ -1,0 +1,331 @@
+"""`hostaudit plan`, proven on copies of broken fixture hosts: the plan's shell script runs
+with stand-ins for the boot tools (tests/plan/standins.py) that edit the copy as the real
+tools would, shellcheck reviews it, a second run changes nothing, a simulated reboot makes the
+next boot's command line /proc/cmdline and applies the bindings, and the re-audit shows
+every check the plan claims to fix passing and no verdict worse than before."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import HOSTS, fixture_generator
+
+STANDINS = Path(__file__).parent / "plan" / "standins.py"
+TOOLS = (
+    "grubby", "grub-mkconfig", "grub2-mkconfig", "update-grub", "kernelstub", "kernel-install",
+    "proxmox-boot-tool", "dracut", "update-initramfs", "mkinitcpio", "setsebool", "getsebool",
+    "dnf", "apt-get", "uname",
+)  # fmt: skip
+# Worst first; a verdict is worse when it moves up this list.
+RANK = {"fail": 0, "error": 1, "warn": 2, "skip": 3, "pass": 4, "waived": 4}
+GPU = ("--device", "0000:01:00.0", "--device", "0000:01:00.1")
+# (fixture, extra arguments, boot chain kind, checks the plan must fix)
+SCRIPTED = [
+    ("iommu-not-enabled", (), "grubby", {"iommu.kernel-cmdline", "iommu.cmdline-persistent"}),
+    ("grub-prompt-edit", (), "grubby", {"iommu.cmdline-persistent"}),
+    ("reboot-pending", (), "grubby", {"iommu.kernel-cmdline", "iommu.cmdline-persistent"}),
+    ("selinux-boolean-off", (), "grubby", {"selinux.virt-use-sysfs"}),
+    ("unsafe-interrupts", (), "grubby", {"kvm.unsafe-interrupts"}),
+    ("gpu-with-audio", (), "grubby", {"iommu.group-isolation"}),
+    ("chain-rhel8-kernelopts", (), "grubby", {"iommu.kernel-cmdline", "iommu.cmdline-persistent"}),
+    ("chain-rhel7-efi-grub", (), "grub-mkconfig", {"iommu.kernel-cmdline", "iommu.cmdline-persistent"}),
+    ("chain-debian-grub-dropin", (), "grub-mkconfig", {"iommu.kernel-cmdline", "iommu.cmdline-persistent"}),
+    ("chain-pop-kernelstub", (), "kernelstub", {"iommu.kernel-cmdline", "iommu.cmdline-persistent"}),
+    ("chain-proxmox-systemd-boot", (), "proxmox", {"iommu.kernel-cmdline", "iommu.cmdline-persistent"}),
+    (
+        "chain-fedora-systemd-boot",
+        GPU,
+        "kernel-install",
+        {"iommu.kernel-cmdline", "iommu.cmdline-persistent", "pci.driver-binding"},
+    ),
+]  # fmt: skip
+
+
+def hostaudit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "auditor", *args], capture_output=True, text=True, check=False
+    )
+
+
+def audit(root: Path, extra: tuple[str, ...]) -> dict[str, str]:
+    """check id -> status of an audit of `root`."""
+    done = hostaudit("audit", "--root", str(root), "--format", "json", *extra)
+    assert done.returncode in (0, 1, 3), done.stderr
+    return {r["id"]: r["status"] for r in json.loads(done.stdout)["results"]}
+
+
+def plan(root: Path, extra: tuple[str, ...], fmt: str) -> str:
+    done = hostaudit("plan", "--root", str(root), "--format", fmt, *extra)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of stand-in tools, and `hostaudit` itself, to put first on PATH."""
+    folder = tmp_path_factory.mktemp("bin")
+    for tool in TOOLS:
+        wrapper = folder / tool
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STANDINS}" {tool} "$@"\n')
+        wrapper.chmod(0o755)
+    wrapper = folder / "hostaudit"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m auditor "$@"\n')
+    wrapper.chmod(0o755)
+    return folder
+
+
+def run_script(script: Path, root: Path, tools: Path) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PATH": f"{tools}:{os.environ['PATH']}",
+        "HOSTAUDIT_PLAN_ROOT": str(root),
+        "PYTHONPATH": str(Path(__file__).parents[1]),
+    }
+    return subprocess.run(["sh", str(script)], capture_output=True, text=True, env=env, check=False)
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every file of the copy and its content's digest (links by their target)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        if path.is_symlink():
+            found[key] = "-> " + os.readlink(path)
+        elif path.is_file():
+            found[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def copy(name: str, tmp_path: Path) -> Path:
+    root = tmp_path / name
+    shutil.copytree(HOSTS / name, root, symlinks=True)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "chain", "fixes"), SCRIPTED, ids=[s[0] for s in SCRIPTED]
+)
+def test_the_plan_makes_the_host_ready(
+    name: str, extra: tuple[str, ...], chain: str, fixes: set[str], tmp_path: Path, tools: Path
+) -> None:
+    root = copy(name, tmp_path)
+    before = audit(root, extra)
+    document = json.loads(plan(root, extra, "json"))
+    assert document["boot_chain"]["kind"] == chain
+    assert set(document["fixes"]) == fixes
+    assert not document["questions"], document["questions"]
+    for check in fixes:
+        assert before[check] != "pass", f"{check} passes already: nothing to prove"
+
+    script = tmp_path / "plan.sh"
+    script.write_text(plan(root, extra, "sh"))
+    first = run_script(script, root, tools)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (root / "var/lib/hostaudit/plan/before.json").exists()
+    applied = tree(root)
+    second = run_script(script, root, tools)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert tree(root) == applied, "the second run changed the host"
+    for line in second.stdout.splitlines():  # edits print "  /path: ...", tools "  running: ..."
+        assert not line.startswith(("  running:", "  /", "  backed up")), line
+
+    reboot(root)
+    after = audit(root, extra)
+    for check in fixes:
+        assert after[check] == "pass", f"{check}: {after[check]} after the plan"
+    worse = {c: (before[c], after[c]) for c in before if RANK[after[c]] < RANK[before[c]]}
+    assert not worse, f"verdicts got worse: {worse}"
+
+
+@pytest.mark.parametrize("name", [s[0] for s in SCRIPTED[:3]] + ["chain-debian-grub-dropin"])
+def test_the_script_is_clean_under_shellcheck(name: str, tmp_path: Path) -> None:
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck is not installed (make test installs it with apt-get as root)")
+    script = tmp_path / "plan.sh"
+    script.write_text(plan(HOSTS / name, (), "sh"))
+    done = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+def test_the_script_refuses_another_kernel_or_boot_chain(tmp_path: Path, tools: Path) -> None:
+    root = copy("iommu-not-enabled", tmp_path)
+    script = tmp_path / "plan.sh"
+    script.write_text(plan(root, (), "sh"))
+    original = tree(root)
+    (root / "proc/sys/kernel/osrelease").write_text("5.14.0-427.13.1.el9_4.x86_64\n")
+    done = run_script(script, root, tools)
+    assert done.returncode == 1 and "made for kernel 5.14.0-362.8.1.el9_3.x86_64" in done.stderr
+    (root / "proc/sys/kernel/osrelease").write_text("5.14.0-362.8.1.el9_3.x86_64\n")
+    shutil.rmtree(root / "boot/loader")
+    done = run_script(script, root, tools)
+    assert done.returncode == 1 and "/boot/loader/entries is missing" in done.stderr
+    assert not (root / "var/lib/hostaudit").exists()
+    assert set(tree(root)) == set(original) - {p for p in original if p.startswith("boot/loader/")}
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("chain-nixos", 'add "intel_iommu=on" to boot.kernelParams'),
+        ("chain-coreos-rpm-ostree", "rpm-ostree kargs --append-if-missing=intel_iommu=on"),
+    ],
+)
+def test_configured_hosts_get_their_setting_not_a_script(
+    name: str, said: str, tmp_path: Path, tools: Path
+) -> None:
+    text = plan(HOSTS / name, (), "text")
+    assert said in text and "configured, not scripted" in text
+    root = copy(name, tmp_path)
+    script = tmp_path / "plan.sh"
+    script.write_text(plan(root, (), "sh"))
+    original = tree(root)
+    done = run_script(script, root, tools)
+    assert done.returncode == 1 and "configured, not scripted" in done.stderr
+    assert tree(root) == original
+
+
+def test_no_safe_fix_stops_the_plan(tmp_path: Path, tools: Path) -> None:
+    text = plan(HOSTS / "no-interrupt-remapping", (), "text")
+    assert "No safe plan" in text and "allow_unsafe_interrupts is never planned" in text
+    document = json.loads(plan(HOSTS / "no-interrupt-remapping", (), "json"))
+    assert document["stopped"] and not document["steps"]
+
+
+def test_dangerous_options_are_never_planned() -> None:
+    for name in sorted(os.listdir(HOSTS)):
+        document = json.loads(plan(HOSTS / name, (), "json"))
+        for step in document["steps"]:
+            for action in step["actions"]:
+                words = " ".join(str(value) for value in action.values())
+                assert "pcie_acs_override" not in words or action["kind"].endswith("remove")
+                assert "allow_unsafe_interrupts=1" not in words
+                assert not (action["kind"].endswith("add") and "iommu=pt" in words)
+
+
+def test_every_plan_validates_against_its_schema() -> None:
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads(files("auditor.reports").joinpath("plan.schema.json").read_text())
+    for name in sorted(os.listdir(HOSTS)):
+        jsonschema.validate(json.loads(plan(HOSTS / name, (), "json")), schema)
+
+
+def test_an_error_gets_how_to_see_not_the_fix() -> None:
+    text = plan(HOSTS / "symlink-escape", (), "text")
+    assert "[before you start] let iommu.kernel-cmdline see" in text
+    assert "intel_iommu=on" not in text
+
+
+def test_shared_ids_bind_by_address(tmp_path: Path) -> None:
+    """A second card with the same vendor:device stays with the host: vfio-pci.ids= would
+    take it too, so the plan binds by address (driverctl)."""
+    root = copy("chain-fedora-systemd-boot", tmp_path)
+    twin = root / "sys/bus/pci/devices/0000:05:00.0"
+    twin.mkdir(parents=True)
+    (twin / "vendor").write_text("0x10de\n")
+    (twin / "device").write_text("0x1b81\n")
+    (twin / "class").write_text("0x030000\n")
+    document = json.loads(plan(root, GPU, "json"))
+    actions = [a for s in document["steps"] for a in s["actions"]]
+    assert any(a.get("path") == "/etc/driverctl.d/pci-0000:01:00.0" for a in actions)
+    assert not any("ids=" in a.get("value", "") for a in actions)
+
+
+def test_initramfs_is_rebuilt_for_every_installed_kernel() -> None:
+    document = json.loads(plan(HOSTS / "chain-fedora-systemd-boot", GPU, "json"))
+    commands = [a.get("command", "") for s in document["steps"] for a in s["actions"]]
+    rebuild = next(c for c in commands if c.startswith("dracut"))
+    assert "6.8.5-301.fc40.x86_64" in rebuild and "6.8.9-300.fc40.x86_64" in rebuild
+    assert "vfio_virqfd" not in json.dumps(document)
+
+
+# --- the simulated reboot -----------------------------------------------------------------
+def reboot(root: Path) -> None:
+    """What a reboot does to the copy: the next boot's command line runs, the IOMMU and the
+    bindings follow from it and from the configuration, module parameters and SELinux
+    booleans come from their files, and the kernel log is the new boot's."""
+    from auditor.boot import configured_boot
+    from auditor.host import Host
+
+    make = fixture_generator()
+    with Host(str(root)) as host:
+        config = configured_boot(host)
+        entry = next((e for e in config.entries if e.is_default), config.entries[0])
+        cmdline = entry.args
+        release = (root / "proc/sys/kernel/osrelease").read_text().strip()
+    (root / "proc/cmdline").write_text(cmdline + "\n")
+    words = cmdline.split()
+    iommu = _iommu_on(root, release, words)
+    drivers = {
+        "0000:01:00.0": _driver(root, release, words, "0000:01:00.0", "10de:1b81", "nouveau"),
+        "0000:01:00.1": _driver(root, release, words, "0000:01:00.1", "10de:10f0", "snd_hda_intel"),
+    }
+    fake = make.Root.__new__(make.Root)
+    fake.path = root
+    for override in root.glob("sys/devices/**/driver_override"):
+        override.write_text("(null)\n")
+    for folder in ("sys/class/iommu", "sys/kernel/iommu_groups"):
+        shutil.rmtree(root / folder, ignore_errors=True)
+    make.intel_desktop(fake, drivers["0000:01:00.0"], drivers["0000:01:00.1"], iommu)
+    log = make.INTEL_DMESG_IOMMU.format(release=release, cmdline=cmdline)
+    (root / "var/log/dmesg").write_text(log + (make.INTEL_DMESG_DMA_ON if iommu else ""))
+    unsafe = _modprobe(root, "vfio_iommu_type1", "allow_unsafe_interrupts")
+    parameter = root / "sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts"
+    parameter.write_text("Y\n" if unsafe in ("1", "Y", "y") else "N\n")
+    store = root / "var/lib/selinux/targeted/active/booleans.local"
+    if store.exists():
+        for line in store.read_text().splitlines():
+            name, _, bit = line.partition("=")
+            (root / f"sys/fs/selinux/booleans/{name}").write_text(f"{bit} {bit}")
+    stat = root / "proc/stat"
+    stat.write_text(stat.read_text().replace("btime 1763971200", "btime 1893456000"))
+
+
+def _iommu_on(root: Path, release: str, words: list[str]) -> bool:
+    setting = [w.split("=", 1)[1] for w in words if w.startswith("intel_iommu=")]
+    if not (root / "sys/firmware/acpi/tables/DMAR").exists():
+        return False
+    if setting:
+        return setting[-1].split(",")[0] == "on"
+    config = root / f"boot/config-{release}"
+    text = config.read_text() if config.exists() else ""
+    return "INTEL_IOMMU_DEFAULT_ON=y" in text or "DEFAULT_ON_INTGPU_OFF=y" in text
+
+
+def _driver(root: Path, release: str, words: list[str], address: str, ids: str, host: str) -> str:
+    """vfio-pci where a driverctl override names it, or where its ids are given to vfio-pci
+    and vfio-pci loads first (in this boot's initramfs, or a softdep on the host driver)."""
+    override = root / f"etc/driverctl.d/pci-{address}"
+    if override.exists() and override.read_text().strip() == "vfio-pci":
+        return "vfio-pci"
+    given = [w.split("=", 1)[1] for w in words if w.replace("_", "-").startswith("vfio-pci.ids=")]
+    given += [_modprobe(root, "vfio_pci", "ids") or ""]
+    if not any(ids in value.split(",") for value in given):
+        return host
+    images = [root / f"boot/initramfs-{release}.img", root / f"boot/initrd.img-{release}"]
+    first = any(i.exists() and "vfio_pci" in i.read_text().split() for i in images)
+    softdep = f"softdep {host} pre: vfio-pci"
+    first = first or any(softdep in p.read_text() for p in (root / "etc/modprobe.d").glob("*.conf"))
+    return "vfio-pci" if first else host
+
+
+def _modprobe(root: Path, module: str, parameter: str) -> str | None:
+    value = None
+    for conf in sorted((root / "etc/modprobe.d").glob("*.conf")):
+        for line in conf.read_text().splitlines():
+            words = line.split()
+            if words[:1] == ["options"] and words[1].replace("-", "_") == module:
+                for word in words[2:]:
+                    if word.startswith(f"{parameter}="):
+                        value = word.split("=", 1)[1]
+    return value
