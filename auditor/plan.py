@@ -30,6 +30,10 @@ PHASES = (
     "SELinux and module options",
     "reboot",
     "verify",
+    # Where the boot loader offers a one-time boot, the command line is first tried once;
+    # these steps make it permanent after the re-audit of that boot passes (`sh plan.sh
+    # permanent`).
+    "make permanent",
 )
 STATE = "/var/lib/hostaudit/plan"
 BASELINE = f"{STATE}/before.json"
@@ -46,7 +50,9 @@ DRACUT_VFIO = "/etc/dracut.conf.d/vfio.conf"
 class Action:
     """One change the shell script makes; every kind is idempotent where it is applied.
 
-    kinds: run (`command`, skipped when the shell test `unless` holds), words-add and
+    kinds: run (`command`, skipped when the shell test `unless` holds), trial-entry (a copy
+    of the entry `command` at `path`, its options gaining the words of `value` and losing
+    those of `name`), remove (a file this plan wrote), words-add and
     words-remove (a word in a one-line file such as /etc/kernel/cmdline), var-add and
     var-remove (a word in a shell assignment `name` of /etc/default/grub), line (a line in a
     file, created if absent), token-remove (`value` off the `options <name>` lines of a
@@ -92,6 +98,8 @@ class Plan:
     stopped: list[str] = field(default_factory=list)
     # Checks whose fix waits on an answer to one of the questions.
     unsure: set[str] = field(default_factory=set)
+    # The arguments a one-time trial boot adds and removes (space-separated), when there is one.
+    trial: tuple[str, str] | None = None
 
     @property
     def fixes(self) -> list[str]:
@@ -234,6 +242,17 @@ class _Planner:
             return
         chain = self.chain
         why = (f"boot chain: {chain.label}",)
+        trial = self._trial(arguments, why)
+        phase = "make permanent" if trial else "kernel command line"
+        if trial:  # first, so that the tools below never see it as one of the host's entries
+            self.add(
+                Step(
+                    phase,
+                    f"remove the trial entry {trial}",
+                    why=("the default entries get the same command line next",),
+                    actions=(Action("remove", trial),),
+                )
+            )
         for change, ids in arguments:
             adding = change.kind is ChangeKind.KERNEL_ARG_ADD
             arg = change.target
@@ -241,7 +260,7 @@ class _Planner:
             actions, undo = self._argument_actions(arg, adding)
             self.add(
                 Step(
-                    "kernel command line",
+                    phase,
                     f"{verb} {arg} {'to' if adding else 'from'} the kernel command line",
                     tuple(ids),
                     why,
@@ -255,7 +274,7 @@ class _Planner:
             all_ids = tuple(dict.fromkeys(i for _, ids in arguments for i in ids))
             self.add(
                 Step(
-                    "kernel command line",
+                    phase,
                     f"write the boot entries again: {self._regenerate_words()}",
                     all_ids,
                     why,
@@ -263,6 +282,63 @@ class _Planner:
                     (f"after restoring the backups, run {self._regenerate_words()} again",),
                 )
             )
+
+    def _trial(self, arguments: list[tuple[Change, list[str]]], why: tuple[str, ...]) -> str:
+        """Where the boot loader boots an entry once (GRUB's next_entry with BLS entries,
+        systemd-boot's LoaderEntryOneShot), a copy of the default entry with the new command
+        line, booted once: a boot that fails falls back to the unchanged default at the
+        next reset. Returns the trial entry's path ("" where there is no one-time boot)."""
+        from auditor.boot import configured_boot
+
+        kind = self.chain.kind
+        config = configured_boot(self.host)
+        default = next((e for e in config.entries if e.is_default), None)
+        if kind not in ("grubby", "kernel-install") or config.loader != "bls" or default is None:
+            return ""
+        add_words = [c.target for c, _ in arguments if c.kind is ChangeKind.KERNEL_ARG_ADD]
+        remove_words = [c.target for c, _ in arguments if c.kind is ChangeKind.KERNEL_ARG_REMOVE]
+
+        def has_it(args: str) -> bool:
+            words = args.split()
+            return all(w in words for w in add_words) and not any(w in words for w in remove_words)
+
+        if has_it(default.args) or has_it(self._running_args()):
+            return ""  # nothing new to try: the next boot has it, or this boot proved it
+        stem = default.path.rsplit("/", 1)[-1][: -len(".conf")]
+        trial = f"/boot/loader/entries/{stem}-hostaudit-trial.conf"
+        entry_id = f"{stem}-hostaudit-trial"
+        add, remove = " ".join(add_words), " ".join(remove_words)
+        if kind == "grubby":
+            once = Action(
+                "run",
+                command=f"grub2-reboot {entry_id}",
+                unless=f'grep -qx "next_entry={entry_id}" "$R/boot/grub2/grubenv"',
+            )
+            how = f"grub2-reboot {entry_id} (GRUB boots it once; the default entry is unchanged)"
+        else:
+            once = Action("run", command=f"bootctl set-oneshot {entry_id}.conf")
+            how = f"bootctl set-oneshot {entry_id}.conf (systemd-boot boots it once)"
+        fixes = tuple(dict.fromkeys(i for _, ids in arguments for i in ids))
+        self.add(
+            Step(
+                "kernel command line",
+                "boot the new command line once, from a copy of the default entry",
+                fixes,
+                (*why, f"default entry: {default.path}", how),
+                (Action("trial-entry", trial, add, remove, default.path), once),
+                (f"remove {trial}; the default entry was not changed",),
+                reboot=True,
+            )
+        )
+        self.plan.trial = (add, remove)
+        return trial
+
+    def _running_args(self) -> str:
+        """The running kernel's command line ("" where it cannot be read)."""
+        try:
+            return self.host.read_text("/proc/cmdline", limit=65536)
+        except (HostError, NotCollectedError):
+            return ""
 
     def _regenerate_words(self) -> str:
         if self.chain.regenerate == "kernel-install":

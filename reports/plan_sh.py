@@ -121,6 +121,37 @@ entries_have() {
 entries_any() {
   if entry_options | { while IFS= read -r options; do case " $options " in *" $1 "*) exit 1 ;; esac; done; }; then return 1; fi
 }
+# A copy of a BLS entry, its options ($kernelopts of grubenv written out) gaining the
+# words of $3 and losing those of $4: the entry a one-time boot tries.
+trial_entry() {
+  if [ -e "$R$2" ]; then return 0; fi
+  env=$(sed -n 's/^kernelopts=//p' "$R/boot/grub2/grubenv" 2>/dev/null || true)
+  awk -v env="$env" -v add="$3" -v remove="$4" '
+    /^title / { print $0 " (hostaudit trial)"; next }
+    /^id / { print $0 "-hostaudit-trial"; next }
+    /^options / {
+      o = substr($0, 9); i = index(o, "$kernelopts"); if (i) o = substr(o, 1, i - 1) env substr(o, i + 11)
+      n = split(o, w, /[[:space:]]+/); out = ""
+      for (k = 1; k <= n; k++) if (w[k] != "" && index(" " remove " ", " " w[k] " ") == 0) out = out (out == "" ? "" : " ") w[k]
+      m = split(add, a, " "); for (k = 1; k <= m; k++) if (index(" " out " ", " " a[k] " ") == 0) out = out " " a[k]
+      print "options " out; next
+    }
+    { print }' "$R$1" > "$R$2"
+  changed
+  say "  $2: a copy of $1 with the new command line"
+}
+remove() {
+  if [ ! -e "$R$1" ]; then return 0; fi
+  rm -f "$R$1"
+  changed
+  say "  removed $1"
+}
+# The running kernel's command line holds every word of $1 and none of $2.
+booted_with() {
+  running=" $(cat "$R/proc/cmdline") "
+  for word in $1; do case $running in *" $word "*) ;; *) return 1 ;; esac; done
+  for word in $2; do case $running in *" $word "*) return 1 ;; esac; done
+}
 kernelstub_has() { grep -q "\"$1\"" "$R/etc/kernelstub/configuration"; }
 run() {
   say "  running: $*"
@@ -155,14 +186,43 @@ def render_sh(plan: Plan) -> str:
         lines += _refusal(plan)
         return "\n".join(lines) + "\n"
     lines += _guards(plan)
+    permanent = [(n, s) for n, s in enumerate(plan.steps, 1) if s.phase == "make permanent"]
+    lines.append('case "${1:-apply}" in')
+    lines.append("apply)")
+    lines += _save_baseline()
     for number, step in enumerate(plan.steps, 1):
-        lines += _step(number, step)
+        if step.phase != "make permanent":
+            lines += _step(number, step)
     lines += [
         "say",
         f"say {quote(f'Done. To undo: restore the files under {STATE}/backup (a .absent file: remove that file), then run the undo commands printed above.')}",
-        "say 'Now reboot, then check: hostaudit audit --baseline " + BASELINE + "'",
+        f"say {quote(_next(plan))}",
+        ";;",
     ]
+    if permanent and plan.trial:
+        add, remove = plan.trial
+        lines += [
+            "permanent)",
+            f"booted_with {quote(add)} {quote(remove)} || die {quote('boot the trial entry first and re-audit: this boot does not have the new command line (if the trial boot failed, the host came back on the unchanged default; nothing permanent was changed)')}",
+        ]
+        for number, step in permanent:
+            lines += _step(number, step)
+        lines += [
+            "say",
+            f"say {quote(f'Permanent. Reboot once more and check: hostaudit audit --baseline {BASELINE}')}",
+            ";;",
+        ]
+    lines += ['*) die "usage: sh plan.sh [apply|permanent]" ;;', "esac"]
     return "\n".join(lines) + "\n"
+
+
+def _next(plan: Plan) -> str:
+    if plan.trial:
+        return (
+            "Now reboot: the new command line is tried once. Then check with hostaudit audit "
+            f"--baseline {BASELINE}, and if it passes run: sh plan.sh permanent"
+        )
+    return f"Now reboot, then check: hostaudit audit --baseline {BASELINE}"
 
 
 def _comment(text: str) -> str:
@@ -197,7 +257,13 @@ def _guards(plan: Plan) -> list[str]:
         lines.append(
             f'[ -e "$R"{quote(path)} ] || die {quote(f"made for {plan.chain.label}, but {path} is missing: make the plan again")}'
         )
-    lines += [
+    return lines
+
+
+def _save_baseline() -> list[str]:
+    """The audit before the plan, for the re-audit to compare with (once: a second run
+    keeps the first)."""
+    return [
         'mkdir -p "$BACKUP"',
         f'if [ ! -e "$R"{quote(BASELINE)} ]; then',
         '  status=0; "${HOSTAUDIT:-hostaudit}" audit --root "${R:-/}" --json "$R"'
@@ -206,7 +272,6 @@ def _guards(plan: Plan) -> list[str]:
         ' *) die "could not save the audit before the plan" ;; esac',
         "fi",
     ]
-    return lines
 
 
 def _step(number: int, step: Step) -> list[str]:
@@ -219,7 +284,7 @@ def _step(number: int, step: Step) -> list[str]:
         lines.append(f"say {quote('   by hand: ' + step.manual)}")
     if step.phase in ("device binding", "initramfs"):
         lines.append("GROUP=initramfs")
-    elif step.phase == "kernel command line":
+    elif step.phase in ("kernel command line", "make permanent"):
         lines.append("GROUP=boot")
     else:
         lines.append("GROUP=other")
@@ -235,6 +300,10 @@ def _action(action: Action) -> str:
     if kind == "run":
         unless = f"{action.unless} || " if action.unless else ""
         return f"{unless}run {quote(action.command)}"
+    if kind == "trial-entry":
+        return f"trial_entry {quote(action.command)} {path} {value} {name}"
+    if kind == "remove":
+        return f"remove {path}"
     if kind == "regenerate":
         return f"regenerate {quote(action.name)} {quote(action.command)}"
     if kind in ("words-add", "words-remove"):

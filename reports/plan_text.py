@@ -67,6 +67,13 @@ def _action(action: Action) -> str:
         return f"{action.path}: {kind[4:]} {action.value} {'to' if kind == 'var-add' else 'from'} {action.name}"
     if kind == "token-remove":
         return f"{action.path}: remove {action.value}= from `options {action.name}`"
+    if kind == "trial-entry":
+        return (
+            f"{action.path}: a copy of {action.command} whose options gain "
+            f"{action.value or 'nothing'} and lose {action.name or 'nothing'}"
+        )
+    if kind == "remove":
+        return f"remove {action.path}"
     if kind == "sysfs":
         return f"{action.path}: write {action.value} (the running kernel)"
     return f"{kind} {action.path} {action.value}"

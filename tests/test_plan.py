@@ -22,7 +22,7 @@ STANDINS = Path(__file__).parent / "plan" / "standins.py"
 TOOLS = (
     "grubby", "grub-mkconfig", "grub2-mkconfig", "update-grub", "kernelstub", "kernel-install",
     "proxmox-boot-tool", "dracut", "update-initramfs", "mkinitcpio", "setsebool", "getsebool",
-    "dnf", "apt-get", "uname",
+    "dnf", "apt-get", "uname", "grub2-reboot", "bootctl",
 )  # fmt: skip
 # Worst first; a verdict is worse when it moves up this list.
 RANK = {"fail": 0, "error": 1, "warn": 2, "skip": 3, "pass": 4, "waived": 4}
@@ -82,14 +82,29 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def run_script(script: Path, root: Path, tools: Path) -> subprocess.CompletedProcess:
+def run_script(script: Path, root: Path, tools: Path, *args: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PATH": f"{tools}:{os.environ['PATH']}",
         "HOSTAUDIT_PLAN_ROOT": str(root),
         "PYTHONPATH": str(Path(__file__).parents[1]),
     }
-    return subprocess.run(["sh", str(script)], capture_output=True, text=True, env=env, check=False)
+    return subprocess.run(
+        ["sh", str(script), *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def run_twice(script: Path, root: Path, tools: Path, *args: str) -> None:
+    """Run the script, then again: the second run must change nothing."""
+    first = run_script(script, root, tools, *args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    applied = tree(root)
+    second = run_script(script, root, tools, *args)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert tree(root) == applied, "the second run changed the host"
+    for line in second.stdout.splitlines():  # edits print "  /path: ...", tools "  running: ..."
+        if "set-oneshot" not in line:  # bootctl set-oneshot again sets the same entry
+            assert not line.startswith(("  running:", "  /", "  backed up", "  removed")), line
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -97,6 +112,8 @@ def tree(root: Path) -> dict[str, str]:
     found = {}
     for path in sorted(root.rglob("*")):
         key = str(path.relative_to(root))
+        if key == "var/lib/standins.log":  # which stand-ins ran: the output says it
+            continue
         if path.is_symlink():
             found[key] = "-> " + os.readlink(path)
         elif path.is_file():
@@ -127,17 +144,20 @@ def test_the_plan_makes_the_host_ready(
 
     script = tmp_path / "plan.sh"
     script.write_text(plan(root, extra, "sh"))
-    first = run_script(script, root, tools)
-    assert first.returncode == 0, first.stdout + first.stderr
+    trial = any(step["phase"] == "make permanent" for step in document["steps"])
+    if trial:  # the permanent part refuses to run before the trial boot
+        refused = run_script(script, root, tools, "permanent")
+        assert refused.returncode == 1 and "boot the trial entry first" in refused.stderr
+    run_twice(script, root, tools)
     assert (root / "var/lib/hostaudit/plan/before.json").exists()
-    applied = tree(root)
-    second = run_script(script, root, tools)
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert tree(root) == applied, "the second run changed the host"
-    for line in second.stdout.splitlines():  # edits print "  /path: ...", tools "  running: ..."
-        assert not line.startswith(("  running:", "  /", "  backed up")), line
-
     reboot(root)
+    if trial:
+        tried = audit(root, extra)
+        assert tried["iommu.kernel-cmdline"] == "pass", "the trial boot has the new command line"
+        assert tried["iommu.cmdline-persistent"] != "pass", "the default entry is unchanged"
+        run_twice(script, root, tools, "permanent")
+        assert not list((root / "boot/loader/entries").glob("*hostaudit-trial*"))
+        reboot(root)
     after = audit(root, extra)
     for check in fixes:
         assert after[check] == "pass", f"{check}: {after[check]} after the plan"
@@ -258,9 +278,12 @@ def reboot(root: Path) -> None:
     from auditor.host import Host
 
     make = fixture_generator()
+    once = _one_time_entry(root)
     with Host(str(root)) as host:
         config = configured_boot(host)
         entry = next((e for e in config.entries if e.is_default), config.entries[0])
+        if once:
+            entry = next(e for e in config.entries if e.path.endswith(f"/{once}.conf"))
         cmdline = entry.args
         release = (root / "proc/sys/kernel/osrelease").read_text().strip()
     (root / "proc/cmdline").write_text(cmdline + "\n")
@@ -289,6 +312,24 @@ def reboot(root: Path) -> None:
             (root / f"sys/fs/selinux/booleans/{name}").write_text(f"{bit} {bit}")
     stat = root / "proc/stat"
     stat.write_text(stat.read_text().replace("btime 1763971200", "btime 1893456000"))
+
+
+def _one_time_entry(root: Path) -> str:
+    """The entry a one-time boot starts (GRUB's next_entry, systemd-boot's
+    LoaderEntryOneShot), cleared as the boot loader clears it; "" if none is set."""
+    grubenv = root / "boot/grub2/grubenv"
+    if grubenv.exists():
+        text = grubenv.read_text()
+        for line in text.splitlines():
+            if line.startswith("next_entry="):
+                grubenv.write_text(text.replace(line + "\n", "").ljust(len(text), "#"))
+                return line.split("=", 1)[1]
+    variables = list(root.glob("sys/firmware/efi/efivars/LoaderEntryOneShot-*"))
+    if variables:
+        entry = variables[0].read_text().strip().removesuffix(".conf")
+        variables[0].unlink()
+        return entry
+    return ""
 
 
 def _iommu_on(root: Path, release: str, words: list[str]) -> bool:

@@ -33,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(os.environ["HOSTAUDIT_PLAN_ROOT"])
 LOG = ROOT / "var/lib/standins.log"
+# systemd's loader interface vendor GUID (systemd-boot's LoaderEntryOneShot); the real
+# variable holds UTF-16 behind a 4-byte attribute word: the stand-in writes the id as text.
+ONESHOT = "LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
 
 
 def at(path: str) -> Path:
@@ -231,6 +234,23 @@ def main() -> int:
         kernelstub(args)
     elif tool == "kernel-install":
         kernel_install(args)
+    elif tool == "grub2-reboot":  # grub2-editenv - set next_entry=ID
+        path = at("/boot/grub2/grubenv")
+        size = path.stat().st_size
+        lines = [
+            line
+            for line in path.read_text().splitlines()
+            if line and not line.startswith(("#" * 8, "next_entry="))
+        ]
+        text = "\n".join([*lines, f"next_entry={args[0]}"]) + "\n"
+        path.write_text(text + "#" * max(0, size - len(text)))
+        record(tool, *args)
+    elif tool == "bootctl":  # set-oneshot ID: the LoaderEntryOneShot EFI variable
+        assert args[0] == "set-oneshot", args
+        variable = at(f"/sys/firmware/efi/efivars/{ONESHOT}")
+        variable.parent.mkdir(parents=True, exist_ok=True)
+        variable.write_text(args[1])
+        record(tool, *args)
     elif tool == "proxmox-boot-tool":
         record("proxmox-boot-tool", *args)
     elif tool == "dracut":
