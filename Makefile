@@ -51,7 +51,8 @@ lint: $(VENV)/.test-installed
 # Test tools from Debian, none needed by the product: iasl (acpica-tools) recompiles the ACPI
 # fixtures, umockdev fakes udev for the pyudev path, chromium renders the HTML report, rpm
 # builds the RPM (rpmbuild) and rpmlint reviews it, zsh parses the zsh completion, lspci
-# (pciutils) is what tests/test_conformance.py compares `hostaudit devices` with. tests/packaging/test_deb.py
+# (pciutils) is what tests/test_conformance.py compares `hostaudit devices` with, shellcheck
+# reviews the scripts `hostaudit plan --format sh` writes. tests/packaging/test_deb.py
 # installs the Debian build tools itself (apt-get build-dep).
 # Installed when we can (root with apt-get); otherwise their tests skip and say why.
 test-system-deps:
@@ -63,6 +64,7 @@ test-system-deps:
 	command -v rpmlint >/dev/null || missing="$$missing rpmlint"; \
 	command -v zsh >/dev/null || missing="$$missing zsh"; \
 	command -v lspci >/dev/null || missing="$$missing pciutils"; \
+	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing test tools:$$missing"; \

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 ALL = "*"  # build_parser(ALL): every subcommand's arguments (man page, completions)
 FORMATS = ("text", "json", "html", "junit", "prometheus", "nagios")
 FILE_FORMATS = ("json", "html", "junit", "prometheus")
-PLAN_FORMATS = ("text", "sh", "json")
+PLAN_FORMATS = ("text", "sh", "ansible", "json")
 
 EPILOG = """exit codes (audit, report):
   0  no check failed
@@ -229,7 +229,8 @@ def _plan(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=PLAN_FORMATS,
         default="text",
-        help="text (default): the steps for a person; sh: one POSIX shell script; json: data",
+        help="text (default): the steps for a person; sh: one POSIX shell script; ansible: a "
+        "playbook of the same steps; json: data (plan.schema.json)",
     )
 
 

@@ -311,12 +311,12 @@ class _Planner:
         if kind == "grubby":
             once = Action(
                 "run",
-                command=f"grub2-reboot {entry_id}",
-                unless=f'grep -qx "next_entry={entry_id}" "$R/boot/grub2/grubenv"',
+                command=f"grub2-reboot {_quote(entry_id)}",
+                unless=f'grep -qxF {_quote("next_entry=" + entry_id)} "$R/boot/grub2/grubenv"',
             )
             how = f"grub2-reboot {entry_id} (GRUB boots it once; the default entry is unchanged)"
         else:
-            once = Action("run", command=f"bootctl set-oneshot {entry_id}.conf")
+            once = Action("run", command=f"bootctl set-oneshot {_quote(entry_id + '.conf')}")
             how = f"bootctl set-oneshot {entry_id}.conf (systemd-boot boots it once)"
         fixes = tuple(dict.fromkeys(i for _, ids in arguments for i in ids))
         self.add(
@@ -355,7 +355,8 @@ class _Planner:
                 "entries): run kernel-install add RELEASE /lib/modules/RELEASE/vmlinuz for each"
             )
         return " && ".join(
-            f"kernel-install add {release} /lib/modules/{release}/vmlinuz" for release in kernels
+            f"kernel-install add {_quote(release)} {_quote(f'/lib/modules/{release}/vmlinuz')}"
+            for release in kernels
         )
 
     def _argument_actions(self, arg: str, adding: bool) -> tuple[list[Action], list[str]]:
@@ -611,7 +612,8 @@ class _Planner:
         if generator == "dracut":
             edit = Action("line", DRACUT_VFIO, f'force_drivers+=" {modules} "')
             rebuild = " && ".join(
-                f"dracut -f /boot/initramfs-{release}.img {release}" for release in kernels
+                f"dracut -f {_quote(f'/boot/initramfs-{release}.img')} {_quote(release)}"
+                for release in kernels
             )
         elif generator == "initramfs-tools":
             edit = Action("line", "/etc/initramfs-tools/modules", "vfio_pci")
@@ -690,7 +692,9 @@ class _Planner:
                 copy = f"/etc/modprobe.d/{path.rsplit('/', 1)[-1]}"
                 actions.append(
                     Action(
-                        "run", command=f'cp -p "$R{path}" "$R{copy}"', unless=f'[ -e "$R{copy}" ]'
+                        "run",
+                        command=f'cp -p "$R"{_quote(path)} "$R"{_quote(copy)}',
+                        unless=f'[ -e "$R"{_quote(copy)} ]',
                     )
                 )
                 actions.append(Action("token-remove", copy, parameter, module))

@@ -109,7 +109,9 @@ entry_options() {
   if [ -d "$R/boot/loader/entries" ]; then
     for entry in "$R"/boot/loader/entries/*.conf; do
       case $entry in *rescue*) continue ;; esac
-      sed -n 's/^options[[:space:]]*//p' "$entry" | awk -v env="$env" '{ i = index($0, "$kernelopts"); if (i) $0 = substr($0, 1, i - 1) env substr($0, i + 11); print }'
+      sed -n 's/^options[[:space:]]*//p' "$entry" | awk -v env="$env" '{
+        i = index($0, "$kernelopts"); if (i) $0 = substr($0, 1, i - 1) env substr($0, i + 11); print
+      }'
     done
   else
     sed -n 's/^[[:space:]]*kernel[[:space:]]\{1,\}[^[:space:]]*//p' "$R/boot/grub/grub.conf"
@@ -249,10 +251,8 @@ def _guards(plan: Plan) -> list[str]:
         '[ -n "$R" ] || [ "$(id -u)" = 0 ] || die "run it as root"',
     ]
     if release:
-        lines.append(
-            f'[ "$(uname -r)" = {quote(release)} ] || die "made for kernel {release}, this '
-            'host runs $(uname -r): make the plan again"'
-        )
+        refusal = f"made for kernel {release}, this host runs another: make the plan again"
+        lines.append(f'[ "$(uname -r)" = {quote(release)} ] || die {quote(refusal)}')
     for path in plan.chain.proof:
         lines.append(
             f'[ -e "$R"{quote(path)} ] || die {quote(f"made for {plan.chain.label}, but {path} is missing: make the plan again")}'

@@ -370,3 +370,67 @@ def _modprobe(root: Path, module: str, parameter: str) -> str | None:
                     if word.startswith(f"{parameter}="):
                         value = word.split("=", 1)[1]
     return value
+
+
+def test_the_playbooks_pass_syntax_check_and_ansible_lint(tmp_path: Path) -> None:
+    """Every scripted plan and a refusal as a playbook: ansible-playbook --syntax-check and
+    ansible-lint (its production profile, offline) accept them."""
+    bin_dir = Path(sys.executable).parent
+    if not (bin_dir / "ansible-lint").exists():
+        pytest.skip("ansible-lint is not installed here (the test extra installs it on 3.11+)")
+    playbooks = []
+    for name, extra, _, _ in [*SCRIPTED, ("no-interrupt-remapping", (), "", set())]:
+        playbook = tmp_path / f"{name}.yml"
+        playbook.write_text(plan(HOSTS / name, extra, "ansible"))
+        playbooks.append(playbook)
+        check = subprocess.run(
+            [
+                str(bin_dir / "ansible-playbook"),
+                "--syntax-check",
+                "-i",
+                "localhost,",
+                str(playbook),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+    lint = subprocess.run(
+        [str(bin_dir / "ansible-lint"), "--offline", "--nocolor", "--profile", "production",
+         *(p.name for p in playbooks)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "ANSIBLE_LOCAL_TEMP": str(tmp_path / ".ansible")},
+    )  # fmt: skip
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_the_playbook_keeps_its_structure_whatever_the_host_says(tmp_path: Path) -> None:
+    """A hostile hostname is a quoted string in the playbook, never YAML structure."""
+    import yaml  # ansible-core's dependency
+
+    root = copy("iommu-not-enabled", tmp_path)
+    (root / "proc/sys/kernel/hostname").write_text('evil"\n- hosts: all\n  tasks: [x]: {\n')
+    plays = yaml.safe_load(plan(root, (), "ansible"))
+    assert len(plays) == 1 and plays[0]["name"].startswith('Make evil"')
+
+
+def test_host_derived_names_never_run_as_shell(tmp_path: Path, tools: Path) -> None:
+    """Kernel releases, boot entry names and the hostname come from the host: in the script
+    they are quoted words, never code, in every mode."""
+    root = copy("chain-fedora-systemd-boot", tmp_path)
+    evil = "6.8.5$(touch PWNED)`touch PWNED2`"
+    (root / "lib/modules/6.8.5-301.fc40.x86_64").rename(root / f"lib/modules/{evil}")
+    entries = root / "boot/loader/entries"
+    for entry in entries.glob("*6.8.9*"):
+        entry.rename(entries / "x;touch PWNED3;$(touch PWNED4).conf")
+    (root / "proc/sys/kernel/hostname").write_text("h\n$(touch PWNED5)\n")
+    script = tmp_path / "plan.sh"
+    script.write_text(plan(root, GPU, "sh"))
+    assert evil in script.read_text()
+    done = run_script(script, root, tools)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_script(script, root, tools, "permanent")
+    assert not [p for p in tmp_path.rglob("PWNED*")], "a host-derived name ran as a command"
