@@ -534,6 +534,10 @@ def _explain(check_id: str) -> int:
             lines.append("")
         lines += ["reads:"] + [f"  {path}" for path in check.reads]
         lines += ["", "remediation:"] + [f"  - {step}" for step in check.remediation]
+        lines += [
+            "  `hostaudit plan` turns its findings into ordered steps for the host at hand "
+            "(its boot chain, its devices), with the reboot and the re-audit."
+        ]
         lines += ["", "references:"] + [f"  {ref}" for ref in check.references]
         print("\n".join(lines))
         return EXIT_OK

@@ -54,7 +54,8 @@ class Action:
     of the entry `command` at `path`, its options gaining the words of `value` and losing
     those of `name`), remove (a file this plan wrote), words-add and
     words-remove (a word in a one-line file such as /etc/kernel/cmdline), var-add and
-    var-remove (a word in a shell assignment `name` of /etc/default/grub), line (a line in a
+    var-remove (a word in a shell assignment `name` of /etc/default/grub; var-first puts it
+    first), line (a line in a
     file, created if absent), token-remove (`value` off the `options <name>` lines of a
     modprobe.d file), sysfs (write `value` to a writable module parameter), regenerate
     (`command`, run once after any edit its phase made)."""
@@ -619,7 +620,9 @@ class _Planner:
             edit = Action("line", "/etc/initramfs-tools/modules", "vfio_pci")
             rebuild = "update-initramfs -u -k all"
         elif generator == "mkinitcpio":
-            edit = Action("var-add", "/etc/mkinitcpio.conf", "vfio_pci", "MODULES")
+            # MODULES load in order: vfio-pci's before any GPU driver listed there (Arch wiki,
+            # PCI passthrough via OVMF), so they go first.
+            edit = Action("var-first", "/etc/mkinitcpio.conf", "vfio_iommu_type1", "MODULES")
             rebuild = "mkinitcpio -P"
         else:  # softdep lines alone order the modules (_bind_by_id asks where they cannot)
             return []
@@ -629,6 +632,8 @@ class _Planner:
         extra = []
         if generator == "initramfs-tools":
             extra = [Action("line", "/etc/initramfs-tools/modules", m) for m in VFIO_MODULES[1:]]
+        elif generator == "mkinitcpio":  # prepended last to first: vfio_pci ends up first
+            extra = [Action("var-first", edit.path, m, "MODULES") for m in ("vfio", "vfio_pci")]
         return [
             Step(
                 "initramfs",

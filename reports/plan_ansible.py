@@ -198,6 +198,15 @@ def _module(action: Action) -> dict[str, object]:
                 "backup": True,
             }
         }
+    if kind == "var-first":
+        return {
+            "ansible.builtin.replace": {
+                "path": path,
+                "regexp": rf"^({re.escape(action.name)}=[\"'(]?)(?!.*{_word(action.value)})",
+                "replace": rf"\g<1>{action.value} ",
+                "backup": True,
+            }
+        }
     if kind == "var-remove":
         return {
             "ansible.builtin.replace": {

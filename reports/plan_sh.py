@@ -64,6 +64,7 @@ edit_var() {
       k = split(v, a, /[[:space:]]+/); o = ""
       for (i = 1; i <= k; i++) if (a[i] != "" && a[i] != w) o = o (o == "" ? "" : " ") a[i]
       if (op == "add") o = o (o == "" ? "" : " ") w
+      if (op == "first") o = w (o == "" ? "" : " ") o
       print n "=" q o c; found = 1; next
     }
     { print }
@@ -82,6 +83,13 @@ var_add() {
   edit_var "$1" "$2" "$3" add
   changed
   say "  $1: $2 gains $3"
+}
+var_first() {
+  if var_has "$1" "$2" "$3"; then return 0; fi
+  backup "$1"
+  edit_var "$1" "$2" "$3" first
+  changed
+  say "  $1: $2 starts with $3"
 }
 var_remove() {
   if ! var_has "$1" "$2" "$3"; then return 0; fi
@@ -308,7 +316,7 @@ def _action(action: Action) -> str:
         return f"regenerate {quote(action.name)} {quote(action.command)}"
     if kind in ("words-add", "words-remove"):
         return f"words_{kind.split('-')[1]} {path} {value}"
-    if kind in ("var-add", "var-remove"):
+    if kind in ("var-add", "var-remove", "var-first"):
         return f"var_{kind.split('-')[1]} {path} {name} {value}"
     if kind == "line":
         return f"line {path} {value}"

@@ -63,6 +63,8 @@ def _action(action: Action) -> str:
         return f"{action.path}: the line `{action.value}`"
     if kind.startswith("words-"):
         return f"{action.path}: {kind[6:]} {action.value}"
+    if kind == "var-first":
+        return f"{action.path}: {action.value} first in {action.name}"
     if kind.startswith("var-"):
         return f"{action.path}: {kind[4:]} {action.value} {'to' if kind == 'var-add' else 'from'} {action.name}"
     if kind == "token-remove":

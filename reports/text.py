@@ -101,6 +101,15 @@ def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
         ]
         for step in result.remediation:
             lines += _wrap(printable(step), width, "  - ", "    ")
+    if any(result.remediation for result in report.results):
+        lines += [
+            "",
+            *_wrap(
+                "All of it in order for this host's boot chain, filled in and verified by a "
+                "re-audit: hostaudit plan (on the host; --format sh or ansible to apply it)",
+                width,
+            ),
+        ]
     if report.notices:
         lines += ["", "notices:"]
         for notice in report.notices:

@@ -434,3 +434,36 @@ def test_host_derived_names_never_run_as_shell(tmp_path: Path, tools: Path) -> N
     assert done.returncode == 0, done.stdout + done.stderr
     run_script(script, root, tools, "permanent")
     assert not [p for p in tmp_path.rglob("PWNED*")], "a host-derived name ran as a command"
+
+
+def test_mkinitcpio_loads_vfio_pci_before_the_gpu_driver(tmp_path: Path, tools: Path) -> None:
+    """With mkinitcpio, vfio-pci's modules go first in MODULES=(...), before a GPU driver
+    listed there, and `mkinitcpio -P` rebuilds every preset."""
+    root = copy("chain-fedora-systemd-boot", tmp_path)
+    shutil.rmtree(root / "etc/dracut.conf.d")
+    (root / "etc/mkinitcpio.conf").write_text(
+        "MODULES=(nouveau)\nBINARIES=()\nFILES=()\n"
+        "HOOKS=(base udev autodetect microcode modconf kms keyboard keymap block filesystems fsck)\n"
+    )
+    script = tmp_path / "plan.sh"
+    script.write_text(plan(root, GPU, "sh"))
+    run_twice(script, root, tools)
+    modules = (root / "etc/mkinitcpio.conf").read_text().splitlines()[0]
+    assert modules == "MODULES=(vfio_pci vfio vfio_iommu_type1 nouveau)"
+    reboot(root)
+    assert audit(root, GPU)["pci.driver-binding"] == "pass"
+
+
+def test_waived_findings_are_left_out_and_named(tmp_path: Path) -> None:
+    profile = tmp_path / "waive.toml"
+    profile.write_text(
+        'extends = "default"\n[[waivers]]\ncheck = "selinux.virt-use-sysfs"\n'
+        'justification = "lab host, OPS-1234"\nowner = "virt-team"\nexpires = "2099-12-31"\n'
+    )
+    done = hostaudit(
+        "plan", "--root", str(HOSTS / "selinux-boolean-off"), "--profile", str(profile)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "setsebool" not in done.stdout
+    assert "Left out (waived or not counted by the profile):" in done.stdout
+    assert "selinux.virt-use-sysfs: waived" in done.stdout

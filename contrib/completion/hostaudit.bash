@@ -60,7 +60,7 @@ _shtab_hostaudit_report___format_choices=(text json html junit prometheus nagios
 _shtab_hostaudit_report___color_choices=(auto always never)
 _shtab_hostaudit_profile_pos_0_choices=(show)
 _shtab_hostaudit_devices___format_choices=(text json)
-_shtab_hostaudit_plan___format_choices=(text sh json)
+_shtab_hostaudit_plan___format_choices=(text sh ansible json)
 _shtab_hostaudit_checks___format_choices=(text json)
 _shtab_hostaudit_pos_0_choices=(audit report diff snapshot schema profiles profile devices plan checks explain)
 

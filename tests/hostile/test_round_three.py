@@ -36,7 +36,7 @@ from tests.hostile.builders import manifest as manifest_bytes
 
 def _seconds(parse, text) -> float:
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):  # best of five: a busy machine stalls single runs
         start = time.perf_counter()
         parse(text)
         best = min(best, time.perf_counter() - start)
