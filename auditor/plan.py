@@ -42,6 +42,18 @@ BASELINE = f"{STATE}/before.json"
 # module the kernel lacks; vfio_pci's own dependencies (vfio_pci_core, 5.16+) come with it.
 VFIO_MODULES = ("vfio_pci", "vfio", "vfio_iommu_type1")
 DRIVERCTL_DIR = "/etc/driverctl.d"
+# Why a chain gets no one-time trial boot, and the way back if the new boot fails.
+NO_TRIAL = {
+    "grub-mkconfig": "no one-time boot: grub-reboot needs GRUB_DEFAULT=saved, which would "
+    "change how this host picks its entry; if the new boot fails, pick the recovery entry in "
+    "the GRUB menu and restore the backups",
+    "kernelstub": "no one-time boot: kernelstub rewrites the entry it manages; if the new boot "
+    "fails, pick the Pop_OS-oldkern entry in the systemd-boot menu and restore the backups",
+    "proxmox": "no one-time boot: proxmox-boot-tool writes every ESP's entries at once; if the "
+    "new boot fails, pick the previous kernel in the boot menu and restore the backups",
+    "": "no one-time boot for this boot loader; if the new boot fails, pick the previous "
+    "kernel or a rescue entry in the boot menu and restore the backups",
+}
 MODPROBE_VFIO = "/etc/modprobe.d/vfio.conf"
 DRACUT_VFIO = "/etc/dracut.conf.d/vfio.conf"
 
@@ -242,9 +254,11 @@ class _Planner:
         if not arguments:
             return
         chain = self.chain
-        why = (f"boot chain: {chain.label}",)
+        why: tuple[str, ...] = (f"boot chain: {chain.label}",)
         trial = self._trial(arguments, why)
         phase = "make permanent" if trial else "kernel command line"
+        if not trial and not chain.declarative:
+            why = (*why, NO_TRIAL.get(chain.kind, NO_TRIAL[""]))
         if trial:  # first, so that the tools below never see it as one of the host's entries
             self.add(
                 Step(
@@ -718,7 +732,7 @@ class _Planner:
     # --- reboot and verification ----------------------------------------------------------
     def reboot_and_verify(self, reboot_for: list[str]) -> None:
         steps = self.plan.steps
-        needs = [step for step in steps if step.reboot]
+        needs = [step for step in steps if step.reboot and step.phase != "make permanent"]
         fixes = tuple(dict.fromkeys([*(i for s in needs for i in s.fixes), *reboot_for]))
         if needs or reboot_for:
             firmware = [s for s in needs if s.phase == "by hand"]

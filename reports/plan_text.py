@@ -11,7 +11,6 @@ def render_text(plan: Plan) -> str:
         f"hostaudit plan for {plan.hostname} (kernel {plan.kernel_release or 'unknown'})",
         f"boot chain: {plan.chain.label}"
         + (f" ({'; '.join(plan.chain.evidence)})" if plan.chain.evidence else ""),
-        "",
     ]
     if plan.stopped:
         lines += [
@@ -20,7 +19,7 @@ def render_text(plan: Plan) -> str:
             *(f"  - {why}" for why in plan.stopped),
         ]
     elif not plan.steps:
-        lines.append("Nothing to change: every check that ran passes.")
+        lines += ["", "Nothing to change: every check that ran passes."]
     for number, step in enumerate(plan.steps, 1):
         lines += _step(number, step)
     if plan.questions:
@@ -29,6 +28,14 @@ def render_text(plan: Plan) -> str:
     if plan.left_out:
         lines += ["", "Left out (waived or not counted by the profile):"]
         lines += [f"  - {item}" for item in plan.left_out]
+    permanent = [n for n, s in enumerate(plan.steps, 1) if s.phase == "make permanent"]
+    if permanent:
+        lines += [
+            "",
+            f"Steps {permanent[0]}-{permanent[-1]} make the command line permanent once the "
+            "re-audit of the trial boot passes (sh plan.sh permanent), then reboot and re-audit "
+            "again. If the trial boot fails, reset the host: it comes back on the unchanged entry.",
+        ]
     if plan.steps and plan.scriptable:
         lines += [
             "",
