@@ -102,6 +102,20 @@ def is_debian_family(host: Host) -> bool:
     return _family(host, DEBIAN_FAMILY)
 
 
+def package_manager(host: Host) -> str:
+    """apt-get on the Debian family, zypper on SUSE, yum before RHEL 8 and where os-release
+    does not say (RHEL 6 has none; RHEL 8 and later answer to yum too), else dnf."""
+    if is_debian_family(host):
+        return "apt-get"
+    if _family(host, ("suse", "opensuse")):
+        return "zypper"
+    release = os_release(host)
+    major = release.get("VERSION_ID", "").split(".")[0]
+    if not release or (_family(host, ("rhel", "centos")) and major.isdigit() and int(major) < 8):
+        return "yum"
+    return "dnf"
+
+
 def sets_word(host: Host, path: str, name: str, word: str) -> bool:
     """Whether an assignment of `name` in the shell file `path` holds `word`."""
     for line in _text(host, path).splitlines():

@@ -15,7 +15,7 @@ taken before.
 
 from __future__ import annotations
 
-from auditor.bootchain import BootChain, detect, installed_kernels, is_debian_family, sets_word
+from auditor.bootchain import BootChain, detect, installed_kernels, package_manager, sets_word
 from auditor.errors import HostError, NotCollectedError
 from auditor.host import Host
 from auditor.model import Change, ChangeKind, Report, Result, Status
@@ -526,11 +526,7 @@ class _Planner:
         self, changes: list[tuple[Change, list[str]]], why: list[str], result: _Binding
     ) -> None:
         if not any(self.host.exists(p) for p in ("/usr/sbin/driverctl", "/usr/bin/driverctl")):
-            install = (
-                "apt-get install -y driverctl"
-                if is_debian_family(self.host)
-                else ("dnf install -y driverctl")
-            )
+            install = f"{package_manager(self.host)} install -y driverctl"
             result.steps.append(
                 Step(
                     "device binding",

@@ -261,7 +261,7 @@ def _module(action: Action) -> dict[str, object]:
             },
         }
     if kind == "run":
-        package = re.fullmatch(r"(?:dnf|apt-get) install -y (\S+)", action.command)
+        package = re.fullmatch(r"(?:dnf|yum|zypper|apt-get) install -y (\S+)", action.command)
         if package:
             return {"ansible.builtin.package": {"name": package.group(1), "state": "present"}}
         unless = f"if {action.unless}; then exit 0; fi\n" if action.unless else ""

@@ -22,7 +22,7 @@ STANDINS = Path(__file__).parent / "plan" / "standins.py"
 TOOLS = (
     "grubby", "grub-mkconfig", "grub2-mkconfig", "update-grub", "kernelstub", "kernel-install",
     "proxmox-boot-tool", "dracut", "update-initramfs", "mkinitcpio", "setsebool", "getsebool",
-    "dnf", "apt-get", "uname", "grub2-reboot", "bootctl",
+    "dnf", "yum", "apt-get", "uname", "grub2-reboot", "bootctl",
 )  # fmt: skip
 # Worst first; a verdict is worse when it moves up this list.
 RANK = {"fail": 0, "error": 1, "warn": 2, "skip": 3, "pass": 4, "waived": 4}

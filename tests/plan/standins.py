@@ -264,7 +264,7 @@ def main() -> int:
             initramfs(f"/boot/initramfs-{release}.img", release)
     elif tool in ("setsebool", "getsebool"):
         selinux(tool, args)
-    elif tool in ("dnf", "apt-get"):
+    elif tool in ("dnf", "yum", "apt-get"):
         for package in [a for a in args if not a.startswith("-") and a != "install"]:
             binary = at(f"/usr/sbin/{package}")
             binary.parent.mkdir(parents=True, exist_ok=True)
