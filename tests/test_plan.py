@@ -87,7 +87,6 @@ def run_script(script: Path, root: Path, tools: Path, *args: str) -> subprocess.
         **os.environ,
         "PATH": f"{tools}:{os.environ['PATH']}",
         "HOSTAUDIT_PLAN_ROOT": str(root),
-        "PYTHONPATH": str(Path(__file__).parents[1]),
     }
     return subprocess.run(
         ["sh", str(script), *args], capture_output=True, text=True, env=env, check=False
