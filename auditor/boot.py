@@ -15,7 +15,6 @@ from auditor.facts import (
     KERNEL_CMDLINE,
     KERNELSTUB,
     LEGACY_GRUB,
-    PROXMOX_UUIDS,
 )
 from auditor.host import Host
 from auditor.model import listed
@@ -222,53 +221,6 @@ def _grub_defaults(host: Host, config: BootConfig) -> BootSource | None:
         if value
     )
     return BootSource(GRUB_DEFAULT, "GRUB_CMDLINE_LINUX + GRUB_CMDLINE_LINUX_DEFAULT", args)
-
-
-def kernel_args_steps(
-    host: Host, add: list[str], remove: list[str], config: BootConfig | None = None
-) -> list[str]:
-    """Concrete steps to add and remove kernel arguments with this host's boot loader."""
-    loader = (config or configured_boot(host)).loader
-    change = " and ".join(
-        part
-        for part in (
-            f"add {' '.join(add)}" if add else "",
-            f"remove {' '.join(remove)}" if remove else "",
-        )
-        if part
-    )
-    if loader == "bls" and host.exists("/usr/sbin/grubby"):
-        steps = []
-        if add:
-            steps.append(f'grubby --update-kernel=ALL --args="{" ".join(add)}"')
-        if remove:
-            steps.append(f'grubby --update-kernel=ALL --remove-args="{" ".join(remove)}"')
-        steps.append(
-            f"Also {change} in GRUB_CMDLINE_LINUX of {GRUB_DEFAULT} so that new kernels keep it."
-        )
-    elif loader in ("grub2", "bls"):
-        rebuild = (
-            "grub2-mkconfig -o /boot/grub2/grub.cfg"
-            if host.exists("/boot/grub2/grub.cfg")
-            else "update-grub"
-        )
-        steps = [
-            f"In {GRUB_DEFAULT}, {change} in GRUB_CMDLINE_LINUX.",
-            f"Regenerate the menu: {rebuild}",
-        ]
-    elif loader == "kernel-install":
-        refresh = (
-            "proxmox-boot-tool refresh"
-            if host.exists(PROXMOX_UUIDS)
-            else 'kernel-install add "$(uname -r)" "/lib/modules/$(uname -r)/vmlinuz"'
-        )
-        steps = [f"In {KERNEL_CMDLINE}, {change}.", f"Apply it to the boot entries: {refresh}"]
-    elif loader == "legacy-grub":
-        steps = [f"In {LEGACY_GRUB}, {change} on the `kernel` line of the default entry."]
-    else:
-        steps = [f"In your boot loader's kernel command line, {change}."]
-    steps.append("Reboot the host.")
-    return steps
 
 
 def cut_evidence(config: BootConfig) -> str:

@@ -171,7 +171,7 @@ def detect(host: Host) -> BootChain:
             ("/boot/loader/entries", *files),
             cmdline_file=_grub_cmdline_file(host, files),
         )
-    if config.loader == "bls" and host.exists(KERNEL_CMDLINE):
+    if config.loader in ("bls", "kernel-install") and host.exists(KERNEL_CMDLINE):
         return BootChain(
             "kernel-install",
             "systemd-boot with kernel-install",

@@ -79,6 +79,43 @@ class Action:
     command: str = ""
     unless: str = ""
 
+    def describe(self) -> str:
+        """The action in words, for the text plan and a check's remediation."""
+        action = self
+        kind = action.kind
+        if kind in ("run", "regenerate"):
+            return f"$ {action.command}" + (
+                f"   (unless: {action.unless})" if action.unless else ""
+            )
+        return action.words()
+
+    def words(self) -> str:
+        """What the action does, without the shell test that skips it."""
+        action = self
+        kind = action.kind
+        if kind in ("run", "regenerate"):
+            return action.command
+        if kind == "line":
+            return f"{action.path}: the line `{action.value}`"
+        if kind.startswith("words-"):
+            return f"{action.path}: {kind[6:]} {action.value}"
+        if kind == "var-first":
+            return f"{action.path}: {action.value} first in {action.name}"
+        if kind.startswith("var-"):
+            return f"{action.path}: {kind[4:]} {action.value} {'to' if kind == 'var-add' else 'from'} {action.name}"
+        if kind == "token-remove":
+            return f"{action.path}: remove {action.value}= from `options {action.name}`"
+        if kind == "trial-entry":
+            return (
+                f"{action.path}: a copy of {action.command} whose options gain "
+                f"{action.value or 'nothing'} and lose {action.name or 'nothing'}"
+            )
+        if kind == "remove":
+            return f"remove {action.path}"
+        if kind == "sysfs":
+            return f"{action.path}: write {action.value} (the running kernel)"
+        return f"{kind} {action.path} {action.value}"
+
 
 @record
 class Step:
@@ -194,6 +231,22 @@ def make_plan(report: Report, host: Host) -> Plan:
     planner.reboot_and_verify(reboot_for)
     plan.steps.sort(key=lambda step: PHASES.index(step.phase))
     return plan
+
+
+def argument_steps(host: Host, add: list[str], remove: list[str]) -> list[str]:
+    """A check's remediation for kernel arguments: what `hostaudit plan` does with them on
+    this host's boot chain, in words (the plan adds the order, a one-time trial boot where
+    the boot loader offers one, and the re-audit)."""
+    chain = detect(host)
+    planner = _Planner(host, chain, Plan("", "", chain))
+    steps: list[str] = []
+    for arg, adding in [(arg, False) for arg in remove] + [(arg, True) for arg in add]:
+        actions, _ = planner._argument_actions(arg, adding)
+        steps += [action.words() for action in actions] or [planner._declarative(arg, adding)]
+    if chain.regenerate:
+        steps.append(f"Write the boot entries again: {planner._regenerate_command()}")
+    steps.append("Reboot the host; `hostaudit plan` gives every step in order and verifies them.")
+    return steps
 
 
 def _make_visible(result: Result) -> Step:

@@ -166,7 +166,8 @@ def run(ctx: Context) -> Outcome:
 
 
 def _judge(ctx: Context, config: BootConfig) -> Outcome:
-    from auditor.boot import cut_evidence, kernel_args_steps
+    from auditor.boot import cut_evidence
+    from auditor.plan import argument_steps
 
     host = ctx.host
     if not config.loader:
@@ -266,7 +267,7 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
             Status.FAIL,
             message,
             evidence,
-            kernel_args_steps(host, add=add, remove=remove, config=config),
+            argument_steps(host, add=add, remove=remove),
             changes=_arguments(add, remove),
         )
     if off:
@@ -275,7 +276,7 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
             f"the default boot entry keeps the IOMMU on, but {len(off)} other entries would boot "
             f"without it ({_names(off)})",
             evidence,
-            kernel_args_steps(host, add=add, remove=remove, config=config),
+            argument_steps(host, add=add, remove=remove),
             changes=_arguments(add, remove),
         )
     if stale and defaults is not None:  # /etc/default/grub turns it off at the next grub-mkconfig
@@ -291,7 +292,7 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
                 f"({default.label}) does not have it: a one-shot edit at the boot prompt, "
                 f"lost at the next boot unless the kernel's default is on ({unknown_reason})",
                 evidence,
-                kernel_args_steps(host, add=[lost], remove=[], config=config),
+                argument_steps(host, add=[lost], remove=[]),
                 changes=_arguments([lost], []),
             )
         return outcome(

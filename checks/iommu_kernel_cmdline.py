@@ -205,9 +205,9 @@ def _fix(ctx: Context, add: list[str], remove: list[str]) -> list[str]:
     """Host-specific steps: which arguments to add and remove, for this boot loader."""
     if not add and not remove:
         return list(CHECK.remediation)
-    from auditor.boot import kernel_args_steps  # the boot parser, only when it is needed
+    from auditor.plan import argument_steps  # the boot chain, only when it is needed
 
-    return kernel_args_steps(ctx.host, add=add, remove=remove)
+    return argument_steps(ctx.host, add=add, remove=remove)
 
 
 def _changes(add: list[str], remove: list[str], vendor: str | None) -> list[Change]:

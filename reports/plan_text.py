@@ -3,7 +3,7 @@ way, the commands, and how to undo it; then the questions the audit could not an
 
 from __future__ import annotations
 
-from auditor.plan import Action, Plan, Step
+from auditor.plan import Plan, Step
 
 
 def render_text(plan: Plan) -> str:
@@ -57,32 +57,6 @@ def _step(number: int, step: Step) -> list[str]:
     lines += [f"   why: {why}" for why in step.why]
     if step.manual:
         lines.append(f"   {step.manual}")
-    lines += [f"   {_action(action)}" for action in step.actions]
+    lines += [f"   {action.describe()}" for action in step.actions]
     lines += [f"   undo: {undo}" for undo in step.undo]
     return lines
-
-
-def _action(action: Action) -> str:
-    kind = action.kind
-    if kind in ("run", "regenerate"):
-        return f"$ {action.command}" + (f"   (unless: {action.unless})" if action.unless else "")
-    if kind == "line":
-        return f"{action.path}: the line `{action.value}`"
-    if kind.startswith("words-"):
-        return f"{action.path}: {kind[6:]} {action.value}"
-    if kind == "var-first":
-        return f"{action.path}: {action.value} first in {action.name}"
-    if kind.startswith("var-"):
-        return f"{action.path}: {kind[4:]} {action.value} {'to' if kind == 'var-add' else 'from'} {action.name}"
-    if kind == "token-remove":
-        return f"{action.path}: remove {action.value}= from `options {action.name}`"
-    if kind == "trial-entry":
-        return (
-            f"{action.path}: a copy of {action.command} whose options gain "
-            f"{action.value or 'nothing'} and lose {action.name or 'nothing'}"
-        )
-    if kind == "remove":
-        return f"remove {action.path}"
-    if kind == "sysfs":
-        return f"{action.path}: write {action.value} (the running kernel)"
-    return f"{kind} {action.path} {action.value}"

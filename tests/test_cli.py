@@ -52,7 +52,7 @@ def test_text_output_has_table_and_remediation():
     assert done.returncode == 1
     assert "FAIL      iommu.kernel-cmdline" in done.stdout
     assert (
-        'iommu.kernel-cmdline (fail, critical): how to fix\n  - grubby --update-kernel=ALL --args="intel_iommu=on"'
+        "iommu.kernel-cmdline (fail, critical): how to fix\n  - grubby --update-kernel=ALL --args=intel_iommu=on"
         in done.stdout
     )
     assert "\x1b[" not in done.stdout  # not a terminal: no colour

@@ -106,8 +106,9 @@ def test_iommu_not_enabled_says_what_to_do_with_grubby():
         cmdline.outcome.message
         == "IOMMU not active: kernel default (CONFIG_INTEL_IOMMU_DEFAULT_ON=n)"
     )
-    assert cmdline.remediation[0] == 'grubby --update-kernel=ALL --args="intel_iommu=on"'
-    assert cmdline.remediation[-1] == "Reboot the host."
+    assert cmdline.remediation[0] == "grubby --update-kernel=ALL --args=intel_iommu=on"
+    assert cmdline.remediation[1] == "/etc/default/grub: add intel_iommu=on to GRUB_CMDLINE_LINUX"
+    assert cmdline.remediation[-1].startswith("Reboot the host; `hostaudit plan` gives")
     assert results["iommu.group-isolation"].outcome.message == "blocked by iommu.kernel-cmdline"
     persistent = results["iommu.cmdline-persistent"]
     assert persistent.outcome.message == (
