@@ -40,6 +40,7 @@ SCRIPTED = [
     ("chain-debian-grub-dropin", (), "grub-mkconfig", {"iommu.kernel-cmdline", "iommu.cmdline-persistent"}),
     ("chain-pop-kernelstub", (), "kernelstub", {"iommu.kernel-cmdline", "iommu.cmdline-persistent"}),
     ("chain-proxmox-systemd-boot", (), "proxmox", {"iommu.kernel-cmdline", "iommu.cmdline-persistent"}),
+    ("chain-proxmox-grub", (), "proxmox", {"iommu.kernel-cmdline", "iommu.cmdline-persistent"}),
     (
         "chain-fedora-systemd-boot",
         GPU,
@@ -195,6 +196,7 @@ def test_the_script_refuses_another_kernel_or_boot_chain(tmp_path: Path, tools: 
     [
         ("chain-nixos", 'add "intel_iommu=on" to boot.kernelParams'),
         ("chain-coreos-rpm-ostree", "rpm-ostree kargs --append-if-missing=intel_iommu=on"),
+        ("chain-bootc", 'list "intel_iommu=on" in kargs of a /usr/lib/bootc/kargs.d/*.toml'),
     ],
 )
 def test_configured_hosts_get_their_setting_not_a_script(
@@ -466,3 +468,18 @@ def test_waived_findings_are_left_out_and_named(tmp_path: Path) -> None:
     assert "setsebool" not in done.stdout
     assert "Left out (waived or not counted by the profile):" in done.stdout
     assert "selinux.virt-use-sysfs: waived" in done.stdout
+
+
+def test_rhel6_grub_conf_is_edited_by_grubby(tmp_path: Path, tools: Path) -> None:
+    """RHEL 6's grub.conf: grubby edits the kernel lines (there is no /etc/default/grub)."""
+    root = copy("rhel6-legacy", tmp_path)
+    for path in ("boot/grub/grub.conf", "proc/cmdline"):
+        (root / path).write_text((root / path).read_text().replace(" intel_iommu=on", ""))
+    assert audit(root, ())["iommu.cmdline-persistent"] == "fail"
+    document = json.loads(plan(root, (), "json"))
+    assert document["boot_chain"]["kind"] == "grubby"
+    script = tmp_path / "plan.sh"
+    script.write_text(plan(root, (), "sh"))
+    run_twice(script, root, tools)
+    assert "quiet intel_iommu=on" in (root / "boot/grub/grub.conf").read_text()
+    assert audit(root, ())["iommu.cmdline-persistent"] == "pass"

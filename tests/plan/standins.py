@@ -13,7 +13,8 @@ What each does, after its real counterpart:
 - kernelstub -a/-d: the user kernel_options of /etc/kernelstub/configuration, and the entry
   it writes on the ESP.
 - kernel-install add RELEASE IMAGE: the entry of RELEASE takes /etc/kernel/cmdline.
-- proxmox-boot-tool refresh: records that it ran (the ESPs are not in the copy).
+- proxmox-boot-tool refresh: GRUB's menu from /etc/default/grub where the host boots GRUB;
+  with systemd-boot it records that it ran (the ESPs are not in the copy).
 - dracut -f IMAGE RELEASE, update-initramfs -u -k all, mkinitcpio -P: the image records
   the modules its configuration forces in, one per line.
 - setsebool -P NAME VALUE, getsebool NAME: selinuxfs and the policy store's booleans.local.
@@ -251,7 +252,11 @@ def main() -> int:
         variable.parent.mkdir(parents=True, exist_ok=True)
         variable.write_text(args[1])
         record(tool, *args)
-    elif tool == "proxmox-boot-tool":
+    elif (
+        tool == "proxmox-boot-tool"
+    ):  # refresh: GRUB's menu (or systemd-boot's entries) on each ESP
+        if not at("/etc/kernel/cmdline").exists():
+            grub_mkconfig("/boot/grub/grub.cfg")
         record("proxmox-boot-tool", *args)
     elif tool == "dracut":
         image, release = args[-2], args[-1]
