@@ -20,22 +20,26 @@ SETUP_WHERE = "in the firmware setup (often under Advanced, CPU Configuration or
 
 def firmware_iommu(vendor: str | None) -> Change:
     """Turn the IOMMU on in the firmware setup."""
-    return Change(
-        ChangeKind.FIRMWARE,
-        FIRMWARE_IOMMU.get(vendor or "", "Intel VT-d, or IOMMU (AMD-Vi) on AMD"),
-        "enabled",
+    return _enable(
+        FIRMWARE_IOMMU,
+        vendor,
+        "Intel VT-d, or IOMMU (AMD-Vi) on AMD",
         f"the IOMMU switch {SETUP_WHERE}; the firmware then publishes its DMAR or IVRS table",
     )
 
 
 def firmware_virtualization(vendor: str | None) -> Change:
     """Turn hardware virtualization on in the firmware setup."""
-    return Change(
-        ChangeKind.FIRMWARE,
-        FIRMWARE_VIRTUALIZATION.get(vendor or "", "Intel VT-x, or SVM Mode on AMD"),
-        "enabled",
+    return _enable(
+        FIRMWARE_VIRTUALIZATION,
+        vendor,
+        "Intel VT-x, or SVM Mode on AMD",
         f"the CPU virtualization switch {SETUP_WHERE}; power the host off and on after the change",
     )
+
+
+def _enable(names: dict[str, str], vendor: str | None, either: str, detail: str) -> Change:
+    return Change(ChangeKind.FIRMWARE, names.get(vendor or "", either), "enabled", detail)
 
 
 def cpu_vendor(vendor_id: str) -> str | None:

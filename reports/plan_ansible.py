@@ -181,6 +181,16 @@ def _word(word: str) -> str:
     return r"(?<![^\s\"'(])" + re.escape(word) + r"(?![^\s\"')])"
 
 
+def _replace(path: str, regexp: str, replace: str) -> dict[str, object]:
+    """ansible.builtin.replace, keeping a backup: idempotent when `regexp` no longer matches
+    once the change is made."""
+    return {
+        "ansible.builtin.replace": {
+            "path": path, "regexp": regexp, "replace": replace, "backup": True,
+        }
+    }  # fmt: skip
+
+
 def _module(action: Action) -> dict[str, object]:
     kind, path = action.kind, action.path
     if kind == "line":
@@ -190,57 +200,30 @@ def _module(action: Action) -> dict[str, object]:
             }
         }  # fmt: skip
     if kind == "var-add":
-        return {
-            "ansible.builtin.replace": {
-                "path": path,
-                "regexp": rf"^({re.escape(action.name)}=([\"'(]?))(?!.*{_word(action.value)})(.*?)([\"')]?)\s*$",
-                "replace": rf"\g<1>\g<3> {action.value}\g<4>",
-                "backup": True,
-            }
-        }
+        return _replace(
+            path,
+            rf"^({re.escape(action.name)}=([\"'(]?))(?!.*{_word(action.value)})(.*?)([\"')]?)\s*$",
+            rf"\g<1>\g<3> {action.value}\g<4>",
+        )
     if kind == "var-first":
-        return {
-            "ansible.builtin.replace": {
-                "path": path,
-                "regexp": rf"^({re.escape(action.name)}=[\"'(]?)(?!.*{_word(action.value)})",
-                "replace": rf"\g<1>{action.value} ",
-                "backup": True,
-            }
-        }
+        return _replace(
+            path,
+            rf"^({re.escape(action.name)}=[\"'(]?)(?!.*{_word(action.value)})",
+            rf"\g<1>{action.value} ",
+        )
     if kind == "var-remove":
-        return {
-            "ansible.builtin.replace": {
-                "path": path,
-                "regexp": rf"^({re.escape(action.name)}=.*?)\s*{_word(action.value)}(.*)$",
-                "replace": r"\g<1>\g<2>",
-                "backup": True,
-            }
-        }
+        return _replace(
+            path, rf"^({re.escape(action.name)}=.*?)\s*{_word(action.value)}(.*)$", r"\g<1>\g<2>"
+        )
     if kind == "words-add":
-        return {
-            "ansible.builtin.replace": {
-                "path": path,
-                "regexp": rf"^(?!.*{_word(action.value)})(.*?)\s*$",
-                "replace": rf"\g<1> {action.value}",
-                "backup": True,
-            }
-        }
+        return _replace(path, rf"^(?!.*{_word(action.value)})(.*?)\s*$", rf"\g<1> {action.value}")
     if kind == "words-remove":
-        return {
-            "ansible.builtin.replace": {
-                "path": path, "regexp": rf"\s*{_word(action.value)}", "replace": "", "backup": True,
-            }
-        }  # fmt: skip
+        return _replace(path, rf"\s*{_word(action.value)}", "")
     if kind == "token-remove":
         module = re.escape(action.name).replace("_", "[-_]")
-        return {
-            "ansible.builtin.replace": {
-                "path": path,
-                "regexp": rf"^(options\s+{module}\b.*?)\s+{re.escape(action.value)}=\S+",
-                "replace": r"\g<1>",
-                "backup": True,
-            }
-        }
+        return _replace(
+            path, rf"^(options\s+{module}\b.*?)\s+{re.escape(action.value)}=\S+", r"\g<1>"
+        )
     if kind == "remove":
         return {"ansible.builtin.file": {"path": path, "state": "absent"}}
     if kind == "sysfs":
