@@ -351,7 +351,8 @@ COMMANDS: dict[str, tuple[str, str, bool, Callable[[argparse.ArgumentParser], No
         "Audit the host, then print what to change, in order, for this host's own boot chain: "
         "firmware settings, kernel command line, device binding, initramfs, SELinux and module "
         "options, the reboot, and the re-audit that verifies it. --format sh prints it as a "
-        "script (review it, run it as root); json as data (plan.schema.json).",
+        "script (review it, run it as root), ansible as a playbook, json as data "
+        "(plan.schema.json).",
         False,
         _plan,
     ),
