@@ -228,7 +228,8 @@ def make_plan(report: Report, host: Host) -> Plan:
     for change, ids in by_kind.get(ChangeKind.MODULE_OPTION, []):
         planner.module_option(change, ids)
     reboot_for = [check for _, ids in by_kind.get(ChangeKind.REBOOT, []) for check in ids]
-    planner.reboot_and_verify(reboot_for)
+    if plan.steps or reboot_for:  # nothing to change: nothing to verify either
+        planner.reboot_and_verify(reboot_for)
     plan.steps.sort(key=lambda step: PHASES.index(step.phase))
     return plan
 

@@ -195,6 +195,9 @@ def render_sh(plan: Plan) -> str:
     if not plan.scriptable:
         lines += _refusal(plan)
         return "\n".join(lines) + "\n"
+    if not plan.steps:
+        lines.append("say 'Nothing to change: no check that ran found anything to fix.'")
+        return "\n".join(lines) + "\n"
     lines += _guards(plan)
     permanent = [(n, s) for n, s in enumerate(plan.steps, 1) if s.phase == "make permanent"]
     lines.append('case "${1:-apply}" in')

@@ -19,7 +19,7 @@ def render_text(plan: Plan) -> str:
             *(f"  - {why}" for why in plan.stopped),
         ]
     elif not plan.steps:
-        lines += ["", "Nothing to change: every check that ran passes."]
+        lines += ["", "Nothing to change: no check that ran found anything to fix."]
     for number, step in enumerate(plan.steps, 1):
         lines += _step(number, step)
     if plan.questions:

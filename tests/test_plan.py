@@ -483,3 +483,15 @@ def test_rhel6_grub_conf_is_edited_by_grubby(tmp_path: Path, tools: Path) -> Non
     run_twice(script, root, tools)
     assert "quiet intel_iommu=on" in (root / "boot/grub/grub.conf").read_text()
     assert audit(root, ())["iommu.cmdline-persistent"] == "pass"
+
+
+def test_a_ready_host_gets_nothing_to_do(tmp_path: Path, tools: Path) -> None:
+    assert "Nothing to change" in plan(HOSTS / "intel-ready", (), "text")
+    assert not json.loads(plan(HOSTS / "intel-ready", (), "json"))["steps"]
+    root = copy("intel-ready", tmp_path)
+    script = tmp_path / "plan.sh"
+    script.write_text(plan(root, (), "sh"))
+    original = tree(root)
+    done = run_script(script, root, tools)
+    assert done.returncode == 0 and "Nothing to change" in done.stdout
+    assert tree(root) == original
