@@ -44,6 +44,8 @@ EFI_FIRMWARE = "/sys/firmware/efi"
 KERNEL_MODULES = "/lib/modules"
 # facts.BOOT_READS declares these for snapshots (iommu.cmdline-persistent reads the chain).
 DEBIAN_FAMILY = ("debian", "ubuntu")
+# What surrounds a shell assignment's words: quotes, or mkinitcpio's parentheses.
+QUOTES = str.maketrans({'"': " ", "'": " ", "(": " ", ")": " "})
 GRUB2_FAMILY = ("fedora", "rhel", "centos", "suse", "opensuse")
 
 
@@ -121,13 +123,21 @@ def sets_word(host: Host, path: str, name: str, word: str) -> bool:
     for line in _text(host, path).splitlines():
         if line.strip().startswith(f"{name}="):
             value = line.strip()[len(name) + 1 :]
-            if word in value.replace('"', " ").replace("'", " ").replace("(", " ").split():
+            if word in value.translate(QUOTES).split():
                 return True
     return False
 
 
 def detect(host: Host) -> BootChain:
-    """The boot chain of the host, from the files its tools own."""
+    """The boot chain of the host, from the files its tools own; decided once per audit
+    (each kernel-argument remediation and the plan ask)."""
+    key = ("boot", "chain")
+    if key not in host.derived:
+        host.derived[key] = _detect(host)
+    return host.derived[key]
+
+
+def _detect(host: Host) -> BootChain:
     if host.exists(OSTREE_BOOTED):
         if host.is_dir(BOOTC_KARGS):
             return BootChain(

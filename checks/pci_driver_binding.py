@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from auditor.binding import BINDING_READS, parse_ids
 from auditor.context import LIBVIRT_QEMU, NO_TARGETS, Context
-from auditor.facts import BOOT_READS, CMDLINE, DEVICE_READS, KCONFIG_READS
+from auditor.facts import BOOT_READS, CMDLINE, DEVICE_READS, KCONFIG_READS, PCI_DEVICES
 from auditor.model import (
     Change,
     ChangeKind,
@@ -354,11 +354,20 @@ def _change(ctx: Context, device: PciDevice) -> Change:
     boot, except for a virtual function (its physical function must recreate it) and a
     boot display held by a firmware framebuffer (a person chooses the console's GPU)."""
     from auditor.binding import framebuffer_on, physical_function
+    from auditor.pci import read_device
 
     host, address = ctx.host, device.address
     pf = physical_function(host, address)
+    parent = read_device(host, pf) if pf is not None else None
+    if pf is not None and (parent is None or parent.driver in (*ASSIGNMENT_DRIVERS, None)):
+        return Change(
+            ChangeKind.MANUAL,
+            f"give {pf} back to its host driver",
+            detail=f"{address} is a virtual function of {pf}: the physical function must stay "
+            "on its host driver for its virtual functions to exist; assign the VFs, not the PF",
+        )
     if pf is not None:
-        count = _read_number(ctx, f"/sys/bus/pci/devices/{pf}/sriov_numvfs")
+        count = _vf_count(ctx, pf)
         return Change(
             ChangeKind.MANUAL,
             f"recreate the virtual functions of {pf} at boot",
@@ -377,12 +386,13 @@ def _change(ctx: Context, device: PciDevice) -> Change:
     return Change(ChangeKind.BIND, address, device.vendor_device, host_driver or "")
 
 
-def _read_number(ctx: Context, path: str) -> str:
-    """A small number from sysfs, or "N" (for a person to fill in) where it cannot be read."""
+def _vf_count(ctx: Context, pf: str) -> str:
+    """How many VFs the physical function has now, or a named question where it cannot be
+    read (never a silent placeholder)."""
     from auditor.errors import HostError
 
     try:
-        text = ctx.host.read_text(path, limit=64).strip()
+        text = ctx.host.read_text(f"{PCI_DEVICES}/{pf}/sriov_numvfs", limit=64).strip()
     except HostError:
-        return "N"
-    return text if text.isdigit() else "N"
+        text = ""
+    return text if text.isdigit() else "<how many VFs the guests need>"

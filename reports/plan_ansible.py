@@ -37,6 +37,14 @@ def render_ansible(plan: Plan) -> str:
             }
         ]
         return _document([play])
+    if not plan.steps:
+        play["tasks"] = [
+            {
+                "name": "Say that there is nothing to change",
+                "ansible.builtin.debug": {"msg": "no check that ran found anything to fix"},
+            }
+        ]
+        return _document([play])
     tasks = _guards(plan)
     tasks.append(
         {
@@ -79,7 +87,7 @@ def render_ansible(plan: Plan) -> str:
         )
         tasks.append(_reaudit("Audit the permanent boot"))
     manual = [
-        step for step in plan.steps if step.manual and not step.actions and step.phase == "by hand"
+        step for step in plan.steps if step.manual and step.phase in ("before you start", "by hand")
     ]
     if manual:
         tasks.insert(
@@ -90,7 +98,8 @@ def render_ansible(plan: Plan) -> str:
             },
         )
     for task in tasks:  # a notify needs its handler (grubby edits the entries themselves)
-        wanted = [name for name in task.pop("notify", []) if name in handlers]  # type: ignore[attr-defined]
+        notify = task.pop("notify", [])
+        wanted = [name for name in notify if name in handlers] if isinstance(notify, list) else []
         if wanted:
             task["notify"] = wanted
     play["tasks"] = tasks

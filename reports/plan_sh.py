@@ -12,6 +12,7 @@ from __future__ import annotations
 from shlex import quote
 
 from auditor import __version__
+from auditor.escape import printable
 from auditor.plan import BASELINE, STATE, Action, Plan, Step
 
 # Shell functions the actions call; each returns at once when its change is already made.
@@ -239,8 +240,14 @@ def _next(plan: Plan) -> str:
 
 
 def _comment(text: str) -> str:
-    """Host-derived text inside a # comment: one line, nothing that ends it."""
-    return " ".join(text.split()) or "(unknown)"
+    """Host-derived text inside a # comment: one line, nothing that ends it, no control
+    character for the terminal that shows the script."""
+    return printable(" ".join(text.split())) or "(unknown)"
+
+
+def _say(text: str) -> str:
+    """A line the script prints: host-derived text shown, never obeyed by the terminal."""
+    return f"say {quote(printable(text))}"
 
 
 def _refusal(plan: Plan) -> list[str]:
@@ -290,9 +297,9 @@ def _step(number: int, step: Step) -> list[str]:
     if step.fixes:
         lines.append(f"# fixes: {', '.join(step.fixes)}")
     lines += [f"# why: {_comment(why)}" for why in step.why]
-    lines.append(f"say {quote(f'{number}. {step.title}')}")
+    lines.append(_say(f"{number}. {step.title}"))
     if step.manual:
-        lines.append(f"say {quote('   by hand: ' + step.manual)}")
+        lines.append(_say("   by hand: " + step.manual))
     if step.phase in ("device binding", "initramfs"):
         lines.append("GROUP=initramfs")
     elif step.phase in ("kernel command line", "make permanent"):
@@ -301,7 +308,7 @@ def _step(number: int, step: Step) -> list[str]:
         lines.append("GROUP=other")
     for action in step.actions:
         lines.append(_action(action))
-    lines += [f"say {quote('   undo: ' + undo)}" for undo in step.undo]
+    lines += [_say("   undo: " + undo) for undo in step.undo]
     return lines
 
 

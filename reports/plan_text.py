@@ -3,6 +3,7 @@ way, the commands, and how to undo it; then the questions the audit could not an
 
 from __future__ import annotations
 
+from auditor.escape import printable
 from auditor.plan import Plan, Step
 
 
@@ -46,7 +47,8 @@ def render_text(plan: Plan) -> str:
             "",
             f"{plan.chain.label} is configured, not scripted: change the configuration above.",
         ]
-    return "\n".join(lines) + "\n"
+    # Paths, titles and names come from the host: shown, never obeyed by the terminal.
+    return "".join(printable(line) + "\n" for line in lines)
 
 
 def _step(number: int, step: Step) -> list[str]:

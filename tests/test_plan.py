@@ -495,3 +495,24 @@ def test_a_ready_host_gets_nothing_to_do(tmp_path: Path, tools: Path) -> None:
     done = run_script(script, root, tools)
     assert done.returncode == 0 and "Nothing to change" in done.stdout
     assert tree(root) == original
+
+
+def test_the_text_plan_shows_control_characters_never_obeys_them(tmp_path: Path) -> None:
+    root = copy("iommu-not-enabled", tmp_path)
+    entries = root / "boot/loader/entries"
+    for entry in entries.glob("*5.14.0*"):
+        entry.rename(entries / "evil\x1b]0;owned\x07.conf")
+    (root / "boot/grub2/grubenv").write_text(
+        (root / "boot/grub2/grubenv")
+        .read_text()
+        .replace(
+            "saved_entry=8f1a3c5e2b7d4e6f9a0b1c2d3e4f5a6b-5.14.0-362.8.1.el9_3.x86_64",
+            "saved_entry=evil\x1b]0;owned\x07",
+        )
+    )
+    text = plan(root, (), "text")
+    assert "\x1b" not in text and "\x07" not in text
+    assert "evil\\x1b]0;owned\\x07" in text
+    script = plan(root, (), "sh")  # commands name the file as it is; messages show it
+    shown = [line for line in script.splitlines() if line.startswith(("#", "say"))]
+    assert not [line for line in shown if "\x1b" in line or "\x07" in line]
