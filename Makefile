@@ -92,9 +92,9 @@ test-pythons:
 # hostaudit and its pure-Python dependencies in a zip (the standard library's zipapp).
 # tabulate and tomli (for Python < 3.11) are bundled as the "py3-none-any" wheels PyPI has.
 # psutil and pyudev are not (psutil is compiled, pyudev needs libudev): without them the
-# tool reads the same facts from /proc and the udev database. jsonschema is used only by
-# the suite. No .pyc inside: one zip serves every Python version, each compiles at start.
-PYZ_BUNDLED := "tabulate>=0.8" "tomli>=1.1"
+# tool reads the same facts from /proc and the udev database. fastjsonschema is pure Python
+# and bundled; jsonschema is used only by the suite. No .pyc inside: one zip serves every Python version, each compiles at start.
+PYZ_BUNDLED := "tabulate>=0.8" "tomli>=1.1" "fastjsonschema>=2.16.2"
 PYZ ?= dist/hostaudit.pyz
 PYZ_BUILD ?= build/pyz
 pyz:

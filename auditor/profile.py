@@ -212,7 +212,7 @@ def _parse(source: str, text: str) -> dict[str, Any]:
         if isinstance(waiver, dict) and isinstance(waiver.get("expires"), datetime.date):
             waiver["expires"] = waiver["expires"].isoformat()  # `expires = 2027-03-31` unquoted
     if source.startswith("builtin:"):
-        # Shipped profiles are validated by the test suite; importing jsonschema would cost
+        # Shipped profiles are validated by the test suite; compiling the schema would cost
         # every default audit tens of milliseconds.
         return data
     errors = _validator().errors(data)

@@ -57,6 +57,7 @@ def test_the_pyz_holds_hostaudit_and_its_pure_python_dependencies(pyz):
     assert "auditor/checks/iommu_group_isolation.py" in names
     assert "auditor/profiles/production.toml" in names
     assert "tabulate/__init__.py" in names and "tomli/__init__.py" in names
+    assert "fastjsonschema/__init__.py" in names
     # Compiled or libudev-bound modules stay out; no .pyc (one zip serves every Python).
     assert not [n for n in names if n.startswith(("psutil", "pyudev")) or n.endswith(".pyc")]
     assert not [n for n in names if n.endswith("direct_url.json")]

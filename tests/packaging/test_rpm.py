@@ -81,7 +81,7 @@ def test_the_rpm_requires_fedoras_library_packages(rpm):
     assert {
         "python3-psutil",
         "python3-pyudev",
-        "python3-jsonschema",
+        "python3-fastjsonschema",
         "python3-tabulate",
     } <= requires
 
