@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 ALL = "*"  # build_parser(ALL): every subcommand's arguments (man page, completions)
-FORMATS = ("text", "json", "html", "junit", "prometheus", "nagios")
-FILE_FORMATS = ("json", "html", "junit", "prometheus")
+FORMATS = ("text", "json", "ndjson", "html", "junit", "prometheus", "nagios")
+FILE_FORMATS = ("json", "ndjson", "html", "junit", "prometheus")
+# What can hold many hosts (`hostaudit report A.json B.json ...`).
+FLEET_FORMATS = ("text", "json", "ndjson", "html", "junit")
 PLAN_FORMATS = ("text", "sh", "ansible", "json")
 
 EPILOG = """exit codes (audit, report):
@@ -119,7 +121,11 @@ def suggestion(parser: argparse.ArgumentParser, message: str) -> str:
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=FORMATS, help="what to print (default: text)")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="what to print (default: text); ndjson: one line of JSON per host",
+    )
     for fmt in FILE_FORMATS:
         parser.add_argument(
             f"--{fmt}",
@@ -142,6 +148,12 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-color", dest="color", action="store_const", const="never", help="--color never"
+    )
+    parser.add_argument(
+        "-v",
+        "--evidence",
+        action="store_true",
+        help="text: after the table, what each result rests on (the files and values read)",
     )
 
 
@@ -193,7 +205,8 @@ def _audit(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="PATTERN",
         help="run only the checks whose id matches PATTERN, a shell-style glob such as "
-        "iommu.* (repeatable); the others are reported as skipped, 'not selected'",
+        "iommu.* (repeatable); text leaves the others out and says how many, JSON lists "
+        "them as skipped, 'not selected'",
     )
     parser.add_argument(
         "--skip",
@@ -256,6 +269,23 @@ def _report(parser: argparse.ArgumentParser) -> None:
     )
     _max_age(parser)
     _output_options(parser)
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="a fleet report even of one host (a fleet run whose inventory is one host "
+        "keeps the fleet's formats and names)",
+    )
+    parser.add_argument(
+        "--detail",
+        action="store_true",
+        help="fleet text: every host's own table before the fleet summary",
+    )
+    parser.add_argument(
+        "--html-dir",
+        metavar="DIR",
+        help="fleet HTML: also write one page per host into DIR (created if missing), "
+        "linked from the fleet page's matrix",
+    )
 
 
 def _diff(parser: argparse.ArgumentParser) -> None:

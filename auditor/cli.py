@@ -12,6 +12,7 @@ import itertools
 import os
 import sys
 
+from auditor.arguments import FILE_FORMATS, FLEET_FORMATS
 from auditor.errors import AuditorError, UsageError
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
 NAGIOS_UNKNOWN = 3
-
-FILE_FORMATS = ("json", "html", "junit", "prometheus")
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -60,10 +59,10 @@ def _audit(args: argparse.Namespace) -> int:
     # at 4,000 functions it is about as large as the report itself.
     del ctx, host
     report = _freshness(args)(report)
-    _write_files([report], args)
+    _write_files(report, args)
     if baseline is not None:
         return _print_diff(baseline, report, args.baseline, "this audit", args.quiet)
-    return _print_reports([report], args)
+    return _print_report(report, args)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -208,12 +207,12 @@ def _report(args: argparse.Namespace) -> int:
     placeholders = _unreachable(args.unreachable)
     if not args.reports and not placeholders:
         raise UsageError("report: give at least one REPORT.json (or --unreachable HOST)")
-    if len(args.reports) + len(placeholders) > 1:
+    if len(args.reports) + len(placeholders) > 1 or args.fleet or args.html_dir:
         return _fleet(args, placeholders)
     fresh = _freshness(args)
     report = fresh(_loader().load(args.reports[0])) if args.reports else placeholders[0]
-    _write_files([report], args)
-    return _print_reports([report], args)
+    _write_files(report, args)
+    return _print_report(report, args)
 
 
 def _unreachable(hosts: list[str]) -> list[Report]:
@@ -235,40 +234,75 @@ def _unreachable(hosts: list[str]) -> list[Report]:
 
 
 def _fleet(args: argparse.Namespace, placeholders: list[Report]) -> int:
-    """Several saved reports, streamed: each is loaded, added to every output and let go,
-    so memory follows the size of the outputs, not of the reports. Hosts not read
-    (placeholders) come last."""
+    """Several saved reports, streamed: each is loaded, boiled down to its fleet Member,
+    added to every output and let go, so memory follows the number of hosts, not the size
+    of their reports. Hosts not read (placeholders) come last. JSON and NDJSON on standard
+    output are written as the hosts come."""
+    from auditor.fleet import Member, Summary, names
+
+    hosts = len(args.reports) + len(placeholders)
     outputs = [(f"--{fmt}", fmt, getattr(args, fmt)) for fmt in FILE_FORMATS]
     outputs = [(option, fmt, path) for option, fmt, path in outputs if path and path != "-"]
     outputs.append((f"--format {args.format}", args.format, "-"))
     builders = []
     for option, fmt, path in outputs:
-        module = renderer(fmt)
-        if not hasattr(module, "Fleet"):
+        if fmt not in FLEET_FORMATS:
             raise UsageError(
-                f"{option}: {fmt} describes one host, and "
-                f"{len(args.reports) + len(placeholders)} hosts were "
-                "given; fleet reports are text, html or junit"
+                f"{option}: {fmt} describes one host, and {hosts} hosts were given; fleet "
+                f"reports are {', '.join(FLEET_FORMATS[:-1])} or {FLEET_FORMATS[-1]}"
             )
-        # Quiet text: a line for each host that does not pass, not 10,000 tables.
-        builder = module.Fleet(_colour(args), brief=args.quiet) if fmt == "text" else module.Fleet()
-        builders.append((option, path, builder))
+        builders.append((option, path, _fleet_builder(fmt, path, args)))
+    inventory = names(args.reports)
+    summary = Summary()
     verdicts = set()
     loader, fresh = _loader(), _freshness(args)
-    for report in itertools.chain(
-        (fresh(_load_or_row(loader, path)) for path in args.reports), placeholders
-    ):
-        verdicts.add(report.verdict())
-        for _, _, builder in builders:
-            builder.add(report)
+    loaded = ((path, fresh(_load_or_row(loader, path))) for path in args.reports)
+    for path, report in itertools.chain(loaded, ((None, p) for p in placeholders)):
+        name = inventory[path] if inventory and path is not None else report.host.hostname
+        member = Member(report, name)
+        summary.add(member)
+        verdicts.add(member.verdict)
+        for _, target, builder in builders:
+            builder.add(report, member)
+            if target == "-" and hasattr(builder, "take"):
+                for chunk in builder.take():
+                    _print(chunk)
     code = _exit_code(verdicts)
     for option, path, builder in builders:
         if path != "-":
-            write_file(option, path, builder.chunks())
+            write_file(option, path, builder.chunks(summary))
         elif not (args.quiet and code == EXIT_OK and args.format == "text"):
-            for chunk in builder.chunks():
+            for chunk in builder.chunks(summary):
                 _print(chunk)
     return code
+
+
+def _fleet_builder(fmt: str, path: str, args: argparse.Namespace) -> Any:
+    """The fleet output of one format, built a host at a time."""
+    from auditor.arguments import terminal_width
+
+    module = renderer(fmt)
+    if fmt == "text":
+        # Quiet text: a line for each host that does not pass, not a summary.
+        width = terminal_width(100)
+        return module.Fleet(_colour(args), brief=args.quiet, width=width, detail=args.detail)
+    if fmt == "html" and args.html_dir:
+        _make_folder("--html-dir", args.html_dir)
+        # The host pages are linked from the fleet page: relative to where it is written.
+        base = os.path.dirname(os.path.abspath(path)) if path != "-" else os.getcwd()
+        link = os.path.relpath(os.path.abspath(args.html_dir), base)
+        return module.Fleet(pages=args.html_dir, link=link)
+    return module.Fleet()
+
+
+def _make_folder(option: str, path: str) -> None:
+    """An output folder that exists (made if missing) and can be written."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot make the folder: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: cannot write into the folder")
 
 
 def _load_or_row(loader: Any, path: str) -> Report:
@@ -381,27 +415,24 @@ def _encoded(text: str) -> bytes:
 FILE_MODES = {"prometheus": 0o644}
 
 
-def _write_files(reports: list[Report], args: argparse.Namespace) -> None:
+def _write_files(report: Report, args: argparse.Namespace) -> None:
     for fmt in FILE_FORMATS:
         path = getattr(args, fmt)
         if path and path != "-":
-            data = _encoded(_render(fmt, reports, f"--{fmt}"))
+            data = _encoded(_render(fmt, report))
             write_file(f"--{fmt}", path, data, FILE_MODES.get(fmt))
 
 
-def _render(fmt: str, reports: list[Report], option: str, colour: bool = False) -> str:
+def _render(fmt: str, report: Report, args: argparse.Namespace | None = None) -> str:
+    """One host's report in `fmt`; text as args ask for it (colour, evidence)."""
     from auditor.arguments import terminal_width
 
     module = renderer(fmt)
-    options = {"colour": colour, "width": terminal_width(100)} if fmt == "text" else {}
-    if len(reports) == 1:
-        return str(module.render(reports[0], **options))
-    if not hasattr(module, "render_fleet"):
-        raise UsageError(
-            f"{option}: {fmt} describes one host, and {len(reports)} reports were given; "
-            "fleet reports are text, html or junit"
-        )
-    return str(module.render_fleet(reports, **options))
+    if fmt != "text":
+        return str(module.render(report))
+    colour = _colour(args) if args is not None else False
+    evidence = bool(getattr(args, "evidence", False))
+    return str(module.render(report, colour, terminal_width(100), evidence=evidence))
 
 
 def _exit_code(verdicts: set[Status]) -> int:
@@ -421,13 +452,13 @@ def _colour(args: argparse.Namespace) -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _print_reports(reports: list[Report], args: argparse.Namespace) -> int:
-    code = _exit_code({report.verdict() for report in reports})
-    if args.format == "nagios" and len(reports) == 1:
-        code = renderer("nagios").exit_code(reports[0])
+def _print_report(report: Report, args: argparse.Namespace) -> int:
+    code = _exit_code({report.verdict()})
+    if args.format == "nagios":
+        code = renderer("nagios").exit_code(report)
     if args.quiet and code == EXIT_OK and args.format == "text":
         return code  # quiet silences the human text only: documents always print
-    _print(_render(args.format, reports, f"--format {args.format}", _colour(args)))
+    _print(_render(args.format, report, args))
     return code
 
 

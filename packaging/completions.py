@@ -58,7 +58,7 @@ def completing_parser() -> argparse.ArgumentParser:
 
 # Arguments that name a file or folder (--root also takes snapshot and sosreport archives).
 PATHS = ("root", "snapshot", "domain_xml", "baseline", "json", "html", "junit", "prometheus")
-PATHS += ("reports", "old", "new", "output")
+PATHS += ("ndjson", "html_dir", "reports", "old", "new", "output")
 # Arguments whose values nothing on this host lists: no completion offered.
 FREE = ("max_age", "unreachable")
 # This host's PCI functions, as sysfs names them (0000:01:00.0).

@@ -11,11 +11,13 @@ from __future__ import annotations
 import html
 
 from auditor.escape import xml_text
-from auditor.model import URGENCY, Report, Result, Status, age, epoch, listed, worst
+from auditor.model import URGENCY, Report, Result, Status, age, epoch, listed
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+
+    from auditor.fleet import Member, Summary
 
 
 def escape(text: str) -> str:
@@ -74,8 +76,14 @@ th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
 .stale { border: 2px solid var(--error); border-radius: .3rem; padding: .4rem .8rem; margin: 1rem 0; }
 .message { margin: .3rem 0; }
 .host { border-top: 3px solid #1b1f24; margin-top: 2rem; }
-.matrix td { text-align: center; } .matrix td:first-child { text-align: left; white-space: nowrap; }
-.matrix a { text-decoration: none; } .scroll { overflow-x: auto; }
+.matrix td { text-align: center; padding: 0 .3rem; } .matrix th { text-align: left; white-space: nowrap;
+  font-weight: normal; padding: 0 .4rem; } .matrix a { text-decoration: none; } .scroll { overflow-x: auto; }
+.matrix .badge { min-width: 2.6rem; font-size: .7rem; }
+.c-fail { background: var(--fail); color: #fff; } .c-error { background: var(--error); color: #fff; }
+.c-warn { background: var(--warn); color: #fff; } .c-waived { background: var(--waived); color: #fff; }
+.c-skip { color: var(--skip); } .c-pass { color: var(--pass); }
+.counts td { text-align: right; } .counts td:nth-child(2), .counts td:nth-child(3) { text-align: left; }
+details { border-bottom: 1px solid var(--line); padding: .2rem 0; } details ul { margin: .3rem 0; }
 #show-fail:checked ~ main .results:not(.s-fail),
 #show-error:checked ~ main .results:not(.s-error),
 #show-warn:checked ~ main .results:not(.s-warn),
@@ -98,132 +106,236 @@ th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
 
 def render(report: Report, now: float | None = None) -> str:
     """One host's report as a page; ages are counted to `now` (default: the current time)."""
-    page = Fleet(fleet=False, now=now)
-    page.add(report)
-    return "".join(page.chunks())
+    return "".join(_page(report, time_now(now)))
 
 
-def render_fleet(reports: Sequence[Report], now: float | None = None) -> str:
-    """Several hosts' reports as one page: a host x check matrix, then a section per host."""
-    page = Fleet(now=now)
-    for report in reports:
-        page.add(report)
-    return "".join(page.chunks())
+def time_now(now: float | None) -> float:
+    import time
+
+    return time.time() if now is None else now
 
 
-class Fleet:
-    """A page built one report at a time: each host's section is rendered when it is added
-    and the report let go; only what the header and the matrix need is kept. A fleet of
-    10,000 hosts is then the size of its page, not of its reports."""
-
-    def __init__(self, fleet: bool = True, now: float | None = None) -> None:
-        import time
-
-        self.fleet = fleet  # False: one host's page, its facts in the header
-        self.now = time.time() if now is None else now
-        self.not_counted = 0
-        self.stale = 0
-        self.counts = {status: 0 for status in Status}
-        self.verdicts: list[Status] = []
-        self.notices: list[str] = []  # as list items, escaped
-        self.check_ids: dict[str, None] = {}
-        self.rows: list[tuple[str, Status, dict[str, tuple[int, Status]]]] = []
-        self.sections: list[str] = []
-        self.first: Report | None = None  # a single host's report, for its facts
-
-    def add(self, report: Report) -> None:
-        index = len(self.verdicts)
-        verdict = report.verdict()
-        self.verdicts.append(verdict)
-        self.first = self.first or report
-        for result in report.results:
-            self.counts[result.status] += 1
-            self.check_ids.setdefault(result.check.id)
-        self.not_counted += len(report.not_counted())
-        self.stale += bool(report.stale)
-        prefix = escape(report.host.hostname) + ": " if self.fleet else ""
-        self.notices += [f"<li>{prefix}{escape(notice)}</li>" for notice in report.notices]
-        if self.fleet:
-            cells = {r.check.id: (n, r.status) for n, r in enumerate(report.results)}
-            self.rows.append((report.host.hostname, verdict, cells))
-        self.sections.append(_host(report, index, self.fleet, self.now))
-
-    def chunks(self) -> Iterator[str]:
-        """The page, in pieces to write one after the other."""
-        hosts = len(self.verdicts)
-        title = (
-            f"hostaudit: {hosts} hosts"
-            if self.fleet or self.first is None
-            else (f"hostaudit: {self.first.host.hostname}")
+def _page(report: Report, now: float) -> Iterator[str]:
+    title = f"hostaudit: {report.host.hostname}"
+    verdict = report.verdict()
+    counts = {status: 0 for status in Status}
+    for result in report.results:
+        counts[result.status] += 1
+    yield _head(title, verdict)
+    parts = [f'<p class="verdict">Verdict: {_badge(verdict)}']
+    not_counted = len(report.not_counted())
+    if not_counted:
+        parts.append(
+            f' &middot; <span class="tag">{not_counted} not counted</span> '
+            "(failures and errors below the profile's fail_on)"
         )
-        overall = worst(self.verdicts)
-        parts = [
-            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
-            f"<title>{escape(title)} ({overall.value})</title>\n<style>{CSS}</style>\n</head>\n"
-            "<body>\n",
-            '<input type="radio" name="show" id="show-all" class="filter-input" checked>\n',
-        ]
+    parts.append("</p>\n")
+    if report.stale:
+        parts.append(f'<p class="stale">Stale: {escape(report.stale)}</p>\n')
+    parts.append(_facts(report, now))
+    if report.notices:
+        notices = "".join(f"<li>{escape(notice)}</li>" for notice in report.notices)
+        parts.append(f'<div class="notices"><h2>Notices</h2><ul>{notices}</ul></div>\n')
+    parts.append('<nav class="filters" aria-label="Show">')
+    parts.append(f'<label for="show-all">All ({sum(counts.values())})</label>')
+    parts += [
+        f'<label for="show-{s.value}">{HEADINGS[s].split(" (")[0]} ({counts[s]})</label>'
+        for s in URGENCY
+    ]
+    parts.append("</nav>\n</header>\n<main>\n")
+    yield "".join(parts)
+    yield _host(report, 0)
+    yield "</main>\n</body>\n</html>\n"
+
+
+def _head(title: str, verdict: Status, filters: bool = True) -> str:
+    """The document up to the <h1>, with the hidden radio buttons the filters use."""
+    parts = [
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
+        f"<title>{escape(title)} ({verdict.value})</title>\n<style>{CSS}</style>\n</head>\n"
+        "<body>\n",
+    ]
+    if filters:
+        parts.append(
+            '<input type="radio" name="show" id="show-all" class="filter-input" checked>\n'
+        )
         parts += [
             f'<input type="radio" name="show" id="show-{s.value}" class="filter-input">\n'
             for s in URGENCY
         ]
-        parts.append(f"<header>\n<h1>{escape(title)}</h1>\n")
-        parts.append(f'<p class="verdict">Verdict: {_badge(overall)}')
-        if self.fleet:
-            failing = sum(verdict is Status.FAIL for verdict in self.verdicts)
-            parts.append(f" &middot; {failing} of {hosts} hosts fail")
-            if self.stale:
-                parts.append(f" &middot; {self.stale} stale")
-        if self.not_counted:
-            parts.append(
-                f' &middot; <span class="tag">{self.not_counted} not counted</span> '
-                "(failures and errors below the profile's fail_on)"
-            )
-        parts.append("</p>\n")
-        if not self.fleet and self.first is not None:
-            if self.first.stale:
-                parts.append(f'<p class="stale">Stale: {escape(self.first.stale)}</p>\n')
-            parts.append(_facts(self.first, self.now))
-        if self.notices:
-            parts.append(
-                f'<div class="notices"><h2>Notices</h2><ul>{"".join(self.notices)}</ul></div>\n'
-            )
-        parts.append('<nav class="filters" aria-label="Show">')
-        parts.append(f'<label for="show-all">All ({sum(self.counts.values())})</label>')
-        parts += [
-            f'<label for="show-{s.value}">{HEADINGS[s].split(" (")[0]} ({self.counts[s]})</label>'
-            for s in URGENCY
+    parts.append(f"<header>\n<h1>{escape(title)}</h1>\n")
+    return "".join(parts)
+
+
+def render_fleet(reports: Sequence[Report], now: float | None = None) -> str:
+    """Several hosts' reports as one fleet page (see Fleet)."""
+    from auditor.fleet import Member, Summary
+
+    page, summary = Fleet(now=now), Summary()
+    for report in reports:
+        member = Member(report, report.host.hostname)
+        summary.add(member)
+        page.add(report, member)
+    return "".join(page.chunks(summary))
+
+
+# The matrix's cells: a letter a colour-blind reader can tell apart, and the status as
+# the cell's class (its colour).
+LETTERS = {
+    Status.FAIL: "F",
+    Status.ERROR: "E",
+    Status.WARN: "W",
+    Status.WAIVED: "V",
+    Status.SKIP: "S",
+    Status.PASS: "P",
+}
+
+
+class Fleet:
+    """The fleet page, small at 10,000 hosts: the summary, the checks by how many hosts fail
+    them, a host x check matrix with the failing hosts first, and for each host that does
+    not pass what does not pass, collapsed (<details>). The full report of each host goes
+    to its own page under `pages` (--html-dir) when given, linked from the matrix.
+
+    Only what the page needs is kept per host (auditor.fleet.Member): 10,000 hosts of 60 KB
+    reports make a page of about 10 MB."""
+
+    def __init__(
+        self, now: float | None = None, pages: str | None = None, link: str | None = None
+    ) -> None:
+        self.now = time_now(now)
+        self.pages = pages  # the folder for one page per host, or None
+        self.link = link if link is not None else pages  # that folder as the page links it
+        self.titles: dict[str, str] = {}
+        self.files: dict[str, str] = {}  # member name -> its page's file name
+
+    def add(self, report: Report, member: Member) -> None:
+        for result in report.results:
+            self.titles.setdefault(result.check.id, result.check.title)
+        if self.pages is not None:
+            self.files[member.name] = self._write_page(report, member.name, len(self.files))
+
+    def _write_page(self, report: Report, host: str, index: int) -> str:
+        """The host's own page, named by its position and its name made safe for a file
+        name (a host name is host data: never a path)."""
+        import os
+        import re
+
+        from auditor.errors import UsageError
+        from auditor.sources.collect import write_file
+
+        assert self.pages is not None
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", host)[:64].lstrip(".") or "host"
+        name = f"{index:05d}-{safe}.html"
+        text = render(report, self.now).encode("utf-8", "backslashreplace")
+        try:
+            write_file(os.path.join(self.pages, name), lambda handle: handle.write(text), 0o644)
+        except OSError as exc:
+            raise UsageError(
+                f"--html-dir {self.pages}: cannot write {name}: {exc.strerror}"
+            ) from None
+        return name
+
+    def chunks(self, summary: Summary) -> Iterator[str]:
+        """The page, in pieces to write one after the other."""
+        members = summary.ordered()
+        hosts = len(members)
+        overall = summary.verdict
+        title = f"hostaudit: {hosts:,} hosts"
+        parts = [
+            _head(title, overall, filters=False),
+            f'<p class="verdict">Verdict: {_badge(overall)}',
+            f" &middot; {summary.verdicts[Status.FAIL]:,} of {hosts:,} hosts fail",
         ]
-        parts.append("</nav>\n</header>\n<main>\n")
+        for status in (Status.FAIL, Status.ERROR, Status.WARN, Status.PASS):
+            parts.append(f" &middot; {_badge(status)} {summary.verdicts[status]:,}")
+        stale, unreachable = len(summary.stale()), len(summary.unreachable())
+        if stale or unreachable:
+            parts.append(f" &middot; {unreachable:,} not read, {stale:,} stale")
+        parts.append(f'</p>\n<p class="title">Made {escape(_utc(self.now))} UTC</p>\n')
+        parts.append("</header>\n<main>\n")
         yield "".join(parts)
-        if self.fleet:
-            yield self._matrix()
-        yield from self.sections
+        yield self._checks(summary)
+        columns = list(summary.checks)
+        yield self._matrix(members, columns)
+        yield from self._details(members)
         yield "</main>\n</body>\n</html>\n"
 
-    def _matrix(self) -> str:
-        """Hosts down, checks across; each cell links to that result's section."""
-        head = "".join(f"<th><code>{escape(check_id)}</code></th>" for check_id in self.check_ids)
+    def _checks(self, summary: Summary) -> str:
+        """The checks, numbered as the matrix's columns, with hosts per status."""
+        head = "".join(f"<th>{_badge(s)}</th>" for s in URGENCY)
         rows = []
-        for index, (hostname, verdict, cells) in enumerate(self.rows):
-            tds = []
-            for check_id in self.check_ids:
-                cell = cells.get(check_id)
-                if cell is None:
-                    tds.append("<td>&ndash;</td>")
-                else:
-                    tds.append(f'<td><a href="#h{index}-c{cell[0]}">{_badge(cell[1])}</a></td>')
+        for number, (check_id, counts) in enumerate(summary.checks.items(), 1):
+            cells = "".join(f"<td>{counts[s]:,}</td>" for s in URGENCY)
             rows.append(
-                f'<tr><td><a href="#h{index}">{escape(hostname)}</a></td>'
-                f"<td>{_badge(verdict)}</td>{''.join(tds)}</tr>"
+                f"<tr><td>{number}</td><td><code>{escape(check_id)}</code></td>"
+                f"<td>{escape(self.titles.get(check_id, ''))}</td>{cells}</tr>"
             )
         return (
-            '<section class="matrix-section"><h2>Hosts and checks</h2><div class="scroll">'
-            f'<table class="matrix"><tr><th>Host</th><th>Verdict</th>{head}</tr>\n'
+            '<section><h2>Checks, by hosts</h2><table class="counts">'
+            f"<tr><th>#</th><th>Check</th><th>Title</th>{head}</tr>\n"
             + "\n".join(rows)
-            + "</table></div></section>\n"
+            + "</table></section>\n"
         )
+
+    def _matrix(self, members: list[Member], columns: list[str]) -> str:
+        """Hosts down (failing first), checks across by number; a host's name links to what
+        does not pass on it, its verdict to its own page (with --html-dir)."""
+        numbers = "".join(f"<th>{n}</th>" for n in range(1, len(columns) + 1))
+        rows = []
+        for index, member in enumerate(members):
+            cells = []
+            for check_id in columns:
+                status = member.cells.get(check_id)
+                cells.append(
+                    "<td></td>"
+                    if status is None
+                    else f'<td class="c-{status.value}">{LETTERS[status]}</td>'
+                )
+            name = escape(member.name)
+            if member.findings or member.stale:
+                name = f'<a href="#h{index}">{name}</a>'
+            if member.hostname != member.name:  # the file's name is not the host's own
+                name += f' <span class="title">{escape(member.hostname)}</span>'
+            verdict = _badge(member.verdict)
+            page = self.files.get(member.name)
+            if page is not None and self.link is not None:
+                href = escape(f"{self.link.rstrip('/')}/{page}")
+                verdict = f'<a href="{href}">{verdict}</a>'
+            rows.append(f"<tr><th>{name}</th><td>{verdict}</td>{''.join(cells)}</tr>")
+        return (
+            '<section><h2>Hosts and checks</h2><p class="title">F fail, E could not tell, '
+            "W warn, V waived, S skip, P pass; columns are the checks above by number.</p>"
+            f'<div class="scroll"><table class="matrix"><tr><th>Host</th><th>Verdict</th>'
+            f"{numbers}</tr>\n" + "\n".join(rows) + "</table></div></section>\n"
+        )
+
+    def _details(self, members: list[Member]) -> Iterator[str]:
+        """For each host that does not pass, what does not pass, collapsed."""
+        yield "<section><h2>What does not pass</h2>\n"
+        for index, member in enumerate(members):
+            if not (member.findings or member.stale):
+                continue
+            label = "Stale" if member.read else "Not read"
+            items = [f"<li>{label}: {escape(member.stale)}</li>"] if member.stale else []
+            for finding in member.findings:
+                devices = f" ({finding.devices} devices)" if finding.devices else ""
+                items.append(
+                    f"<li>{_badge(finding.status)} <code>{escape(finding.check_id)}</code>"
+                    f"{devices}: {escape(finding.message)}</li>"
+                )
+            yield (
+                f'<details id="h{index}"><summary>{escape(member.name)} '
+                f"{_badge(member.verdict)}</summary><ul>{''.join(items)}</ul></details>\n"
+            )
+        yield "</section>\n"
+
+
+def _utc(seconds: float) -> str:
+    from auditor.sources.base import utc
+
+    return utc(seconds)
 
 
 def _counting(result: Result) -> str:
@@ -264,16 +376,8 @@ def _facts(report: Report, now: float) -> str:
     return f'<table class="facts">{cells}<tr><th>Checks</th><td>{counts}</td></tr></table>\n'
 
 
-def _host(report: Report, index: int, fleet: bool, now: float) -> str:
-    parts = []
-    if fleet:
-        stale = f'<p class="stale">Stale: {escape(report.stale)}</p>\n' if report.stale else ""
-        parts.append(
-            f'<article class="host" id="h{index}">\n<h2>{escape(report.host.hostname)} '
-            f"{_badge(report.verdict())}</h2>\n{stale}{_facts(report, now)}"
-        )
-    else:
-        parts.append(f'<article id="h{index}">\n')
+def _host(report: Report, index: int) -> str:
+    parts = [f'<article id="h{index}">\n']
     positions = {id(result): n for n, result in enumerate(report.results)}
     for status in URGENCY:
         results = [result for result in report.results if result.status is status]

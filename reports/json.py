@@ -21,11 +21,15 @@ from auditor.model import (
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
+
+    from auditor.fleet import Member, Summary
 
 # Semantic versioning: a minor version only adds optional keys (see report.schema.json).
 SCHEMA_VERSION = "1.4.0"
 SCHEMA_FILE = "report.schema.json"
+FLEET_SCHEMA_FILE = "fleet.schema.json"
 
 
 def result_to_dict(result: Result) -> dict[str, Any]:
@@ -88,6 +92,53 @@ def _coverage(report: Report) -> dict[str, Any]:
 def render(report: Report) -> str:
     """The report as indented, strict JSON text (no NaN or Infinity), ending with a newline."""
     return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+class Fleet:
+    """The fleet document (fleet.schema.json): its host entries as hosts are added, the
+    summary last, so that it streams; `take` hands over what is ready."""
+
+    def __init__(self) -> None:
+        import time
+
+        from auditor import __version__
+        from auditor.fleet import FLEET_SCHEMA_VERSION
+        from auditor.sources.base import utc
+
+        head = {
+            "schema_version": FLEET_SCHEMA_VERSION,
+            "kind": "hostaudit-fleet",
+            "tool": {"name": "hostaudit", "version": __version__},
+            "generated_at": utc(time.time()),
+        }
+        self.pending = [json.dumps(head, indent=2)[:-2] + ',\n  "hosts": [']
+        self.hosts = 0
+
+    def add(self, report: Report, member: Member) -> None:
+        from auditor.fleet import entry
+
+        text = json.dumps(entry(member), ensure_ascii=False, allow_nan=False)
+        self.pending.append(("\n    " if not self.hosts else ",\n    ") + text)
+        self.hosts += 1
+
+    def take(self) -> Iterator[str]:
+        pending, self.pending = self.pending, []
+        yield from pending
+
+    def chunks(self, summary: Summary) -> Iterator[str]:
+        from auditor.fleet import summary_entry
+
+        yield from self.take()
+        text = json.dumps(summary_entry(summary), indent=2, ensure_ascii=False)
+        yield ("\n  " if self.hosts else "") + '],\n  "summary": '
+        yield text.replace("\n", "\n  ") + "\n}\n"
+
+
+def fleet_schema_text() -> str:
+    """The fleet document's JSON Schema (draft-07), shipped beside the report's."""
+    from importlib.resources import files
+
+    return files("auditor.reports").joinpath(FLEET_SCHEMA_FILE).read_text(encoding="utf-8")
 
 
 def schema_text() -> str:

@@ -1,7 +1,8 @@
 """JUnit XML for CI servers, valid for the strict Windy Road JUnit.xsd.
 
-Mapping (one <testsuite> per host, one <testcase> per check), by what each result counts as
-under the profile (Result.counted_as), so that CI agrees with the exit code:
+Mapping (one <testsuite> per host, one <testcase> per check, and for a device check one per
+device, "CHECK ADDRESS", so that CI names the GPU that failed), by what each result counts
+as under the profile (Result.counted_as), so that CI agrees with the exit code:
   counts as fail  -> <failure message=... type=severity>, text: message, evidence, remediation
                      (a failure at or above fail_on, or a warning the profile makes fail)
   counts as error -> <error message=... type=severity>, same text
@@ -22,16 +23,20 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from auditor.escape import xml_text
-from auditor.model import Report, Result, Status
+from auditor.model import DeviceResult, Report, Result, Status
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from auditor.fleet import Member
+
 
 def render(report: Report) -> str:
-    """One host's report as a JUnit document."""
-    return render_fleet([report])
+    """One host's report as a JUnit document, every passing check's evidence included."""
+    suites = Fleet(brief=False)
+    suites.add(report)
+    return "".join(suites.chunks())
 
 
 def render_fleet(reports: Sequence[Report]) -> str:
@@ -44,46 +49,52 @@ def render_fleet(reports: Sequence[Report]) -> str:
 
 class Fleet:
     """A JUnit document built one report at a time: each testsuite is serialised when its
-    report is added, indented as ET.indent() indents it inside <testsuites>."""
+    report is added, indented as ET.indent() indents it inside <testsuites>, and spooled
+    (auditor.fleet.Spool), so that 10,000 hosts do not sit in memory. `brief` (a fleet):
+    <system-out> holds the host, notices and one line per warning, not every passing
+    check's evidence, which each host's own report has."""
 
-    def __init__(self) -> None:
-        self.suites: list[str] = []
+    def __init__(self, brief: bool = True) -> None:
+        from auditor.fleet import Spool
 
-    def add(self, report: Report) -> None:
-        suite = _suite(report, len(self.suites))
+        self.brief = brief
+        self.spool = Spool()
+        self.spool.write('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>')
+        self.count = 0
+
+    def add(self, report: Report, member: Member | None = None) -> None:
+        """One host's suite, named by its fleet name where a fleet gives one."""
+        name = member.name if member is not None else report.host.hostname
+        suite = _suite(report, self.count, self.brief, name)
+        self.count += 1
         ET.indent(suite, level=1)
-        self.suites.append(ET.tostring(suite, encoding="unicode"))
+        self.spool.write("\n  " + ET.tostring(suite, encoding="unicode"))
 
-    def chunks(self) -> Iterator[str]:
+    def chunks(self, summary: object = None) -> Iterator[str]:
         """The document, in pieces to write one after the other."""
-        yield '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>'
-        for suite in self.suites:
-            yield "\n  " + suite
-        yield "\n</testsuites>\n"
+        self.spool.write("\n</testsuites>\n")
+        return self.spool.chunks()
 
 
-def _suite(report: Report, index: int) -> ET.Element:
-    hostname = xml_text(report.host.hostname) or "localhost"
-    counted = [result.counted_as for result in report.results]
-    statuses = [result.status for result in report.results]
+def _suite(report: Report, index: int, brief: bool, name: str) -> ET.Element:
+    hostname = xml_text(name) or "localhost"
     stale = bool(report.stale)
+    since = report.when_collected if stale else ""
+    cases = [case for result in report.results for case in _cases(hostname, result, since)]
+    kinds = [case[0].tag if len(case) else "" for case in cases]
     suite = ET.Element(
         "testsuite",
         {
             "name": hostname,
             "package": hostname,
             "id": str(index),
-            "hostname": hostname,
+            "hostname": xml_text(report.host.hostname) or "localhost",
             # When the host was read. The schema's pattern has no time zone; ours are UTC.
             "timestamp": report.when_collected[:19],
-            "tests": str(len(statuses) + stale),
-            "failures": str(0 if stale else counted.count(Status.FAIL)),
-            "errors": str(1 if stale else counted.count(Status.ERROR)),
-            "skipped": str(
-                len(statuses)
-                if stale
-                else statuses.count(Status.SKIP) + statuses.count(Status.WAIVED)
-            ),
+            "tests": str(len(cases) + stale),
+            "failures": str(kinds.count("failure")),
+            "errors": str(kinds.count("error") + stale),
+            "skipped": str(kinds.count("skipped")),
             "time": f"{report.duration_s:.6f}",
         },
     )
@@ -108,11 +119,50 @@ def _suite(report: Report, index: int) -> ET.Element:
         )
         message = xml_text(f"stale: {report.stale}")
         ET.SubElement(case, "error", {"message": message, "type": "stale"}).text = message
-    for result in report.results:
-        suite.append(_case(hostname, result, report.when_collected if stale else ""))
-    ET.SubElement(suite, "system-out").text = xml_text(_system_out(report))
+    suite.extend(cases)
+    ET.SubElement(suite, "system-out").text = xml_text(_system_out(report, brief))
     ET.SubElement(suite, "system-err").text = ""
     return suite
+
+
+def _cases(hostname: str, result: Result, stale_since: str) -> list[ET.Element]:
+    """A check's testcases: one per device for a device check (named "CHECK ADDRESS", so
+    that CI names the GPU that failed), plus the check's own where its verdict rests on
+    no device; one for any other check. `stale_since`: when a stale report's host was
+    read, else ""."""
+    devices = result.outcome.devices
+    if not devices or stale_since:
+        return [_case(hostname, result, stale_since)]
+    cases = [_device_case(hostname, result, device) for device in devices]
+    if result.counted_as in (Status.FAIL, Status.ERROR) and not any(len(c) for c in cases):
+        cases.insert(0, _case(hostname, result, stale_since))
+    return cases
+
+
+def _device_case(hostname: str, result: Result, device: DeviceResult) -> ET.Element:
+    """One device's testcase: a failure or error where the device's own status is one
+    and the result counts (Result.blocking); a warning only where the profile makes the
+    check's warnings fail; skipped when the result is waived."""
+    check = result.check
+    case = ET.Element(
+        "testcase",
+        {
+            "name": f"{check.id} {xml_text(device.address)}",
+            "classname": f"{hostname}.{check.group}",
+            "time": "0",
+        },
+    )
+    message = xml_text(f"{device.address}: {device.message}")
+    if result.status is Status.WAIVED:
+        ET.SubElement(case, "skipped", {"message": xml_text(result.outcome.message)})
+    elif result.blocking and (
+        device.status in (Status.FAIL, Status.ERROR)
+        or (device.status is Status.WARN and result.status is Status.WARN)
+    ):
+        element = "error" if device.status is Status.ERROR else "failure"
+        child = ET.SubElement(case, element, {"message": message, "type": check.severity.label})
+        child.text = xml_text(_details(result, device))
+    return case
 
 
 def _case(hostname: str, result: Result, stale_since: str) -> ET.Element:
@@ -143,11 +193,14 @@ def _case(hostname: str, result: Result, stale_since: str) -> ET.Element:
     return case
 
 
-def _details(result: Result) -> str:
-    """What CI servers show for a failure: the message, evidence, devices, remediation."""
+def _details(result: Result, device: DeviceResult | None = None) -> str:
+    """What CI servers show for a failure: the message, evidence, devices, remediation;
+    for one device's case, that device first."""
     outcome = result.outcome
-    lines = [outcome.message]
-    lines += [f"  {d.address}: {d.status.value}: {d.message}" for d in outcome.devices]
+    lines = [f"{device.address}: {device.status.value}: {device.message}"] if device else []
+    lines += [outcome.message]
+    if not device:
+        lines += [f"  {d.address}: {d.status.value}: {d.message}" for d in outcome.devices]
     if outcome.evidence:
         lines += ["evidence:"] + [f"  {e.source}: {e.value}" for e in outcome.evidence]
     if result.remediation:
@@ -155,8 +208,9 @@ def _details(result: Result) -> str:
     return "\n".join(lines)
 
 
-def _system_out(report: Report) -> str:
-    """Everything the test cases cannot hold: the host, warnings, and passing checks' evidence."""
+def _system_out(report: Report, brief: bool) -> str:
+    """Everything the test cases cannot hold: the host, warnings, and passing checks'
+    evidence; `brief`: warnings in one line each, no passing check's evidence."""
     host = report.host
     lines = [
         f"hostaudit {report.tool_version} audit of {host.hostname} (kernel {host.kernel_release}, "
@@ -170,7 +224,10 @@ def _system_out(report: Report) -> str:
     for result in report.results:
         if result.counted_as is Status.WARN:  # warnings, and what the profile does not count
             how = "not counted" if result.not_counted else "counted as a pass"
-            lines += ["", f"[{result.status.value}] {result.check.id} ({how}): " + _details(result)]
+            text = result.outcome.message if brief else _details(result)
+            lines += ["", f"[{result.status.value}] {result.check.id} ({how}): " + text]
+    if brief:
+        return "\n".join(lines) + "\n"
     for result in report.results:
         if result.status is Status.PASS:
             lines += ["", f"[pass] {result.check.id}: " + _details(result)]

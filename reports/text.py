@@ -11,6 +11,8 @@ TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from auditor.fleet import Member, Spool, Summary
+
 WIDTH = 100  # columns when standard output is not a terminal
 MESSAGE_MIN = 20  # below this a message column is unreadable: the table runs wider
 
@@ -50,8 +52,10 @@ def _status(result: Result, colour: bool) -> str:
     return f"{COLOURS[result.status]}{word}{RESET}" if colour else word
 
 
-def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
-    """A status table, then the remediation of every non-passing check; `width` columns."""
+def render(report: Report, colour: bool = False, width: int = WIDTH, evidence: bool = False) -> str:
+    """A status table, then the remediation of every non-passing check; `width` columns.
+    Checks left out by --check/--skip are not rows: a line says how many. `evidence`
+    (-v/--evidence): each result's evidence after the table."""
     if not report.collected:  # a placeholder: nothing was read, so there is no table
         return (
             f"hostaudit {printable(report.tool_version)}: {printable(report.host.hostname)}\n"
@@ -69,7 +73,9 @@ def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
             "\n".join(_wrap(printable(result.outcome.message), message_width)),
         )
         for result in report.results
+        if result.selected
     ]
+    left_out = sum(not result.selected for result in report.results)
     host = report.host
     lines = _wrap(
         f"hostaudit {printable(report.tool_version)}: {printable(host.hostname)}, kernel "
@@ -82,6 +88,10 @@ def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
     if report.stale:
         lines += _wrap(f"STALE: {printable(report.stale)}", width, then="  ")
     lines += ["", tabulate(rows, headers=("status", "check", "message"), tablefmt="simple")]
+    if left_out:
+        lines += ["", f"{left_out} checks not selected (--check/--skip) are left out"]
+    if evidence:
+        lines += _evidence(report, width)
     marks = []
     if any(result.not_counted for result in report.results):
         marks.append(f"{NOT_COUNTED} not counted by profile {printable(report.profile)}")
@@ -126,39 +136,145 @@ def render(report: Report, colour: bool = False, width: int = WIDTH) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_fleet(reports: Sequence[Report], colour: bool = False, width: int = WIDTH) -> str:
-    """Several hosts' tables one after another, then one line per host."""
-    tables = Fleet(colour, width=width)
+def _evidence(report: Report, width: int) -> list[str]:
+    """What each selected result rests on: source, then value, indented."""
+    lines = ["", "evidence:"]
+    for result in report.results:
+        if not result.selected or not result.outcome.evidence:
+            continue
+        lines.append(f"  {printable(result.check.id)} ({result.status.value})")
+        for item in result.outcome.evidence:
+            lines.append(f"    {printable(item.source)}:")
+            for line in item.value.splitlines() or [""]:
+                lines += _wrap(printable(line), width, "      ", "        ")
+    return lines
+
+
+def render_fleet(
+    reports: Sequence[Report], colour: bool = False, width: int = WIDTH, detail: bool = False
+) -> str:
+    """Several hosts: the fleet summary (with `detail`, every host's table before it)."""
+    from auditor.fleet import Member, Summary
+
+    tables, summary = Fleet(colour, width=width, detail=detail), Summary()
     for report in reports:
-        tables.add(report)
-    return "".join(tables.chunks())
+        member = Member(report, report.host.hostname)
+        summary.add(member)
+        tables.add(report, member)
+    return "".join(tables.chunks(summary))
+
+
+# At most this many hosts are named per verdict in the summary: the rest are counted, and
+# the fleet JSON, NDJSON or --detail names them all. 10,000 failing hosts stay under 1 MB.
+HOSTS_LISTED = 5_000
 
 
 class Fleet:
-    """Tables built one report at a time, then the one-line-per-host summary. `brief`
-    (--quiet): only the summary lines of the hosts that do not pass."""
+    """A fleet's text, built one report at a time (`add`), written by `chunks`:
+    - default: the fleet summary: hosts by verdict, the checks that fail by how many hosts,
+      the hosts that fail or could not tell with what, stale and unreachable hosts;
+    - `detail` (--detail): every host's own table first, then the summary;
+    - `brief` (--quiet): one line for each host that does not pass."""
 
-    def __init__(self, colour: bool = False, brief: bool = False, width: int = WIDTH) -> None:
+    def __init__(
+        self, colour: bool = False, brief: bool = False, width: int = WIDTH, detail: bool = False
+    ) -> None:
         self.colour = colour
         self.brief = brief
+        self.detail = detail and not brief
         self.width = width
-        self.tables: list[str] = []
-        self.verdicts: list[tuple[str, str]] = []
+        self.tables: Spool | None = None
+        if self.detail:
+            from auditor.fleet import Spool
 
-    def add(self, report: Report) -> None:
-        verdict = report.verdict()
-        if self.brief and verdict is Status.PASS:
-            return
-        if not self.brief:
-            self.tables.append(render(report, self.colour, self.width))
-        stale = f" (stale: {printable(report.stale)})" if report.stale else ""
-        self.verdicts.append((printable(report.host.hostname), verdict.value + stale))
+            self.tables = Spool()
 
-    def chunks(self) -> Iterator[str]:
+    def add(self, report: Report, member: Member) -> None:
+        if self.tables is not None:
+            self.tables.write(render(report, self.colour, self.width) + "\n")
+
+    def chunks(self, summary: Summary) -> Iterator[str]:
         """The output, in pieces to write one after the other."""
-        for index, table in enumerate(self.tables):
-            yield table if index == 0 else "\n" + table
-        width = max((len(name) for name, _ in self.verdicts), default=0)
-        yield (
-            "\n" + "\n".join(f"{name:{width}}  {verdict}" for name, verdict in self.verdicts) + "\n"
+        if self.tables is not None:
+            yield from self.tables.chunks()
+        if self.brief:
+            members = [m for m in summary.ordered() if m.verdict is not Status.PASS]
+            width = max((len(printable(m.name)) for m in members), default=0)
+            yield "".join(f"{printable(m.name):{width}}  {_verdict(m)}\n" for m in members)
+            return
+        yield from _summary(summary, self.colour, self.width)
+
+
+def _verdict(member: Member) -> str:
+    stale = f" (stale: {printable(member.stale)})" if member.stale else ""
+    return member.verdict.value + stale
+
+
+def _summary(summary: Summary, colour: bool, width: int) -> Iterator[str]:
+    from auditor.model import URGENCY
+
+    members = summary.ordered()
+    hosts = len(members)
+
+    def paint(status: Status, text: str) -> str:
+        return f"{COLOURS[status]}{text}{RESET}" if colour else text
+
+    verdicts = ", ".join(
+        paint(status, f"{summary.verdicts[status]:,} {status.value}")
+        for status in URGENCY
+        if status in (Status.FAIL, Status.ERROR, Status.WARN, Status.PASS)
+    )
+    lines = [f"hostaudit fleet: {hosts:,} hosts: {verdicts}"]
+    stale, unreachable = summary.stale(), summary.unreachable()
+    if stale or unreachable:
+        lines.append(
+            f"  of the {summary.verdicts[Status.ERROR]:,} error: {len(unreachable):,} not "
+            f"read, {len(stale):,} stale"
         )
+    failing = summary.failing_checks()
+    if failing:
+        lines += ["", "Checks that do not pass, by hosts:"]
+        id_width = max(len(printable(row[0])) for row in failing)
+        for check_id, fails, errors, warns in failing:
+            counts = [
+                f"{fails:,} fail" if fails else "",
+                f"{errors:,} could not tell" if errors else "",
+                f"{warns:,} warn" if warns else "",
+            ]
+            lines.append(f"  {printable(check_id):{id_width}}  {', '.join(c for c in counts if c)}")
+    for status, heading in (
+        (Status.FAIL, "Hosts that fail"),
+        (Status.ERROR, "Hosts that could not be judged"),
+    ):
+        named = [m for m in members if m.verdict is status and m.read and not m.stale]
+        if not named:
+            continue
+        lines += ["", f"{heading} ({len(named):,}):"]
+        name_width = min(max(len(printable(m.name)) for m in named), 40)
+        for member in named[:HOSTS_LISTED]:
+            what = ", ".join(
+                printable(f.check_id) + (f" ({f.devices} devices)" if f.devices > 1 else "")
+                for f in member.findings
+                if f.status is status
+            )
+            lines += _wrap(
+                what, width, f"  {printable(member.name):{name_width}}  ", " " * (name_width + 4)
+            )
+        if len(named) > HOSTS_LISTED:
+            lines.append(
+                f"  ... and {len(named) - HOSTS_LISTED:,} more (--format ndjson names them all)"
+            )
+    for members_of, heading in ((stale, "Stale"), (unreachable, "Not read")):
+        if not members_of:
+            continue
+        lines += ["", f"{heading} ({len(members_of):,}):"]
+        name_width = min(max(len(printable(m.name)) for m in members_of), 40)
+        for member in members_of[:HOSTS_LISTED]:
+            lines.append(
+                f"  {printable(member.name):{name_width}}  {printable(member.stale or '')}"
+            )
+        if len(members_of) > HOSTS_LISTED:
+            lines.append(f"  ... and {len(members_of) - HOSTS_LISTED:,} more")
+    # One line whatever the width, last: scripts read the verdict with `tail -n 1`.
+    lines += ["", f"{hosts:,} hosts; verdict {summary.verdict.value}"]
+    yield "\n".join(lines) + "\n"
