@@ -339,6 +339,15 @@ def _explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("check_id", metavar="ID")
 
 
+def _schema(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="the fleet document's schema instead (report --format json of several hosts; "
+        "#/definitions/host is one line of ndjson)",
+    )
+
+
 def _nothing(parser: argparse.ArgumentParser) -> None:
     """A subcommand without arguments."""
 
@@ -367,7 +376,7 @@ COMMANDS: dict[str, tuple[str, str, bool, Callable[[argparse.ArgumentParser], No
         False,
         _snapshot,
     ),
-    "schema": ("print the JSON Schema that JSON reports validate against", "", False, _nothing),
+    "schema": ("print the JSON Schema that JSON reports validate against", "", False, _schema),
     "profiles": ("list the built-in profiles", "", False, _nothing),
     "profile": ("show a profile fully resolved", "", False, _profile),
     "devices": (

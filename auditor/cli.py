@@ -449,7 +449,9 @@ def _colour(args: argparse.Namespace) -> bool:
     empty (no-color.org: "when present and not an empty string")."""
     if args.color != "auto":
         return bool(args.color == "always")
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    # TERM=dumb: a terminal that cannot show escape sequences (Emacs shell, some CI logs).
+    dumb = os.environ.get("TERM") == "dumb"
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not dumb
 
 
 def _print_report(report: Report, args: argparse.Namespace) -> int:
@@ -506,8 +508,9 @@ def _profile_show(reference: str) -> int:
     return EXIT_OK
 
 
-def _schema() -> int:
-    sys.stdout.write(renderer("json").schema_text())
+def _schema(fleet: bool) -> int:
+    module = renderer("json")
+    sys.stdout.write(module.fleet_schema_text() if fleet else module.schema_text())
     return EXIT_OK
 
 
@@ -572,7 +575,12 @@ def _explain(check_id: str) -> int:
         lines += ["", "references:"] + [f"  {ref}" for ref in check.references]
         print("\n".join(lines))
         return EXIT_OK
-    raise UsageError(f"unknown check {check_id!r}; see `hostaudit checks`")
+    import difflib
+
+    known = [item.check.id for item in load_checks()]
+    close = difflib.get_close_matches(check_id, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else "; see `hostaudit checks`"
+    raise UsageError(f"unknown check {check_id!r}{hint}")
 
 
 class Terminated(BaseException):
@@ -666,17 +674,19 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "diff":
         return _diff(args)
     if args.command == "schema":
-        return _schema()
+        return _schema(args.fleet)
     if args.command == "profiles":
         return _profiles()
     if args.command == "profile" and args.profile_command == "show":
         return _profile_show(args.profile)
     if args.command == "devices":
         from auditor import devices
+        from auditor.arguments import terminal_width
         from auditor.sources import open_host
 
         with open_host(args.root, args.snapshot) as host:
-            _print(devices.main(host, args.format, args.hostdev_xml))
+            width = terminal_width(0) if args.format == "text" else 0
+            _print(devices.main(host, args.format, args.hostdev_xml, width))
         return EXIT_OK
     if args.command == "plan":
         return _plan(args)

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 BUS = {True: "PCIe", False: "PCI", None: "unknown"}
 
 
-def main(host: Host, fmt: str, hostdev_for: str | None) -> str:
-    """The output of `hostaudit devices`."""
+def main(host: Host, fmt: str, hostdev_for: str | None, width: int = 0) -> str:
+    """The output of `hostaudit devices`; the table's last column wrapped to fit `width`
+    columns ($COLUMNS or the terminal; 0: never wrapped, one line per device for grep)."""
     if hostdev_for is not None:
         try:
             address = normalise_address(hostdev_for)
@@ -73,8 +74,30 @@ def main(host: Host, fmt: str, hostdev_for: str | None) -> str:
         + [printable(("yes: " if row["assignable"] else "no: ") + "; ".join(row["reasons"]))]
         for row in rows
     ]
+    if width and table:
+        _fit(table, headers, width)
     summary = interfaces(host)
     return summary + "\n\n" + tabulate(table, headers=headers, tablefmt="simple") + "\n"
+
+
+# Narrower than this, the reasons column is unreadable: the table runs wider instead.
+REASONS_MIN = 24
+
+
+def _fit(table: list[list[str]], headers: tuple[str, ...], width: int) -> None:
+    """Wrap the last column (the reasons) so that rows fit `width` columns, between words;
+    tabulate 0.8.9 (Debian 12) has no maxcolwidths, so it is done here."""
+    import textwrap
+
+    others = [
+        max(len(headers[index]), *(len(row[index]) for row in table))
+        for index in range(len(headers) - 1)
+    ]
+    room = max(REASONS_MIN, width - sum(others) - 2 * len(others))
+    for row in table:
+        row[-1] = "\n".join(
+            textwrap.wrap(row[-1], room, break_long_words=False, break_on_hyphens=False)
+        )
 
 
 def interfaces(host: Host) -> str:

@@ -10,11 +10,7 @@ from auditor.sources.collect import redact_secrets
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
-
-    from auditor.context import Context
-
-    RunFunction = Callable[[Context], "Outcome"]
+    from collections.abc import Iterable, Sequence
 
 
 class Status(enum.Enum):

@@ -17,10 +17,19 @@ from auditor.record import field, record, replace
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
     import datetime
-    from typing import Any
+    from collections.abc import Sequence
+    from typing import Any, Protocol
 
-    from auditor.registry import LoadedCheck
     from auditor.schema import SchemaError, Validator
+
+    class LoadedCheck(Protocol):
+        """What a profile needs of a loaded check (auditor.registry.LoadedCheck): its
+        header. Named here, not imported, so that the profile does not depend on the
+        registry that runs checks in a context that holds a profile."""
+
+        @property
+        def check(self) -> Check: ...
+
 
 DEFAULT = "default"
 SCHEMA_FILE = "profile.schema.json"
@@ -117,7 +126,7 @@ def builtin_names() -> list[str]:
     )
 
 
-def load_profile(name_or_path: str, checks: list[LoadedCheck]) -> Profile:
+def load_profile(name_or_path: str, checks: Sequence[LoadedCheck]) -> Profile:
     """Load a built-in profile by name or a profile file by path, resolving `extends`."""
     if name_or_path == DEFAULT:
         return DEFAULT_PROFILE  # no TOML parser for the audit most hosts run
@@ -478,7 +487,7 @@ def _waive(outcome: Outcome, waiver: Waiver) -> Outcome:
     )
 
 
-def to_toml(profile: Profile, checks: list[LoadedCheck]) -> str:
+def to_toml(profile: Profile, checks: Sequence[LoadedCheck]) -> str:
     """The resolved profile as TOML: every check with its effective settings and parameters."""
 
     def value(item: Any) -> str:

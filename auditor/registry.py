@@ -13,7 +13,13 @@ from auditor.record import record, replace
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
-    from auditor.model import RunFunction
+    from collections.abc import Callable
+
+    from auditor.context import Context
+    from auditor.model import Outcome
+
+    # What a check module's run() is: the model knows results, not how checks are run.
+    RunFunction = Callable[[Context], Outcome]
 
 ENTRY_POINT_GROUP = "hostaudit.checks"
 

@@ -14,6 +14,10 @@ from auditor.fixes import cpu_vendor, firmware_iommu
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 from auditor.parsers.procfs import cpu_flags
 
+# Who the hypervisor says it is, for the advice inside a VM (drivers/firmware/dmi-id.c).
+DMI_VENDOR = "/sys/class/dmi/id/sys_vendor"
+DMI_PRODUCT = "/sys/class/dmi/id/product_name"
+
 CHECK = Check(
     id="iommu.firmware-table",
     title="Firmware describes an IOMMU (ACPI DMAR, IVRS or IORT)",
@@ -24,6 +28,8 @@ CHECK = Check(
         f"{ACPI_TABLES}/IVRS",
         f"{ACPI_TABLES}/IORT",
         CPUINFO,
+        DMI_VENDOR,
+        DMI_PRODUCT,
         *LOG_READS,
     ),
     remediation=(
@@ -69,16 +75,10 @@ def run(ctx: Context) -> Outcome:
         listing = [Evidence(ACPI_TABLES, ", ".join(host.listdir(ACPI_TABLES)) or "(empty)")]
         if _is_virtual_machine(ctx):
             listing.append(Evidence(CPUINFO, "hypervisor flag set"))
-            return outcome(
-                Status.FAIL,
-                "no DMAR, IVRS or IORT table: this virtual machine has no virtual IOMMU",
-                listing,
-                (
-                    "Give the VM a virtual IOMMU (QEMU: -device intel-iommu,intremap=on with the q35 "
-                    "machine; libvirt: <iommu model='intel'/>) and nested virtualization, or audit "
-                    "the physical host instead.",
-                ),
-            )
+            vendor = _dmi(ctx)
+            listing.append(Evidence(DMI_VENDOR, vendor or "(none: the hypervisor gives no DMI)"))
+            message, steps = _virtual_iommu_advice(vendor)
+            return outcome(Status.FAIL, message, listing, steps)
         return outcome(
             Status.FAIL,
             "no DMAR, IVRS or IORT table: the firmware exposes no IOMMU "
@@ -114,6 +114,72 @@ def run(ctx: Context) -> Outcome:
     if found is not None:
         return found
     return outcome(Status.PASS, f"{', '.join(present)} present and well-formed", evidence)
+
+
+def _dmi(ctx: Context) -> str:
+    """ "sys_vendor / product_name" as the firmware of the VM gives them, or ""."""
+    found = []
+    for path in (DMI_VENDOR, DMI_PRODUCT):
+        try:
+            found.append(ctx.host.read_text(path, limit=256).strip())
+        except (HostError, NotCollectedError):
+            pass
+    return " / ".join(part for part in found if part)
+
+
+# QEMU refuses intremap=on with the in-kernel IOAPIC ("Intel Interrupt Remapping cannot
+# work with kernel-irqchip=on, please use 'split|off'", hw/i386/intel_iommu.c), and a
+# device assigned inside the VM needs caching-mode=on (vtd_iommu_notify_flag_changed()
+# refuses VFIO without it). libvirt spells both on <iommu model='intel'> <driver> and
+# needs <ioapic driver='qemu'/> for the split irqchip (formatdomain: Hypervisor features,
+# IOMMU devices).
+QEMU_STEPS = (
+    "QEMU: -machine q35,kernel-irqchip=split -device intel-iommu,intremap=on,caching-mode=on "
+    "(QEMU refuses intremap=on with kernel-irqchip=on, and a device assigned to the VM behind "
+    "the virtual IOMMU needs caching-mode=on; the emulated intel-iommu works on AMD hosts too).",
+    "libvirt: <features><ioapic driver='qemu'/></features> and <devices><iommu model='intel'>"
+    "<driver intremap='on' caching_mode='on'/></iommu></devices> on a q35 machine, then shut "
+    "the VM down and start it again (a reboot from inside keeps the old hardware).",
+    "Nested virtualization on the physical host too (kvm_intel nested=1 or kvm_amd nested=1), "
+    "and the guest's CPU mode host-passthrough.",
+)
+
+
+def _virtual_iommu_advice(vendor: str) -> tuple[str, tuple[str, ...]]:
+    """What to tell a VM without a virtual IOMMU, by the hypervisor its DMI names."""
+    lowered = vendor.lower()
+    if "qemu" in lowered or "kvm" in lowered or "standard pc" in lowered:
+        return "no DMAR, IVRS or IORT table: this QEMU/KVM virtual machine has no virtual IOMMU", (
+            *QEMU_STEPS,
+            "Or audit the physical host instead.",
+        )
+    if "vmware" in lowered:
+        return "no DMAR, IVRS or IORT table: this VMware virtual machine has no virtual IOMMU", (
+            "VMware: power the VM off and enable 'Expose IOMMU to the guest OS' (virtual "
+            "VT-d, VM hardware version 14 or newer) with 'Expose hardware assisted "
+            "virtualization to the guest OS' in its CPU settings; or audit the physical host.",
+        )
+    if "microsoft" in lowered:
+        return (
+            "no DMAR, IVRS or IORT table: Hyper-V offers its guests no DMA-remapping IOMMU "
+            "(its hyperv-iommu driver remaps interrupts only)",
+            ("Devices cannot be assigned onward from a Hyper-V guest: audit the physical host.",),
+        )
+    if not vendor:
+        return (
+            "no DMAR, IVRS or IORT table: this virtual machine has no virtual IOMMU, and its "
+            "hypervisor gives no DMI to name it (a microVM such as Firecracker offers none)",
+            (
+                "A microVM hypervisor offers no IOMMU to its guests: audit the physical host, "
+                "or a full VM with a virtual IOMMU.",
+                *QEMU_STEPS,
+            ),
+        )
+    return f"no DMAR, IVRS or IORT table: this virtual machine ({vendor}) has no virtual IOMMU", (
+        *QEMU_STEPS,
+        "Other hypervisors: give the VM a virtual IOMMU where the hypervisor offers one, or "
+        "audit the physical host instead.",
+    )
 
 
 def _is_virtual_machine(ctx: Context) -> bool:

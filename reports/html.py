@@ -82,7 +82,10 @@ th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
 .c-fail { background: var(--fail); color: #fff; } .c-error { background: var(--error); color: #fff; }
 .c-warn { background: var(--warn); color: #fff; } .c-waived { background: var(--waived); color: #fff; }
 .c-skip { color: var(--skip); } .c-pass { color: var(--pass); }
-.counts td { text-align: right; } .counts td:nth-child(2), .counts td:nth-child(3) { text-align: left; }
+.matrix th.up { vertical-align: bottom; padding: .3rem 0; }
+.matrix th.up span { writing-mode: vertical-rl; transform: rotate(180deg); font-family: ui-monospace,
+  "DejaVu Sans Mono", monospace; font-size: .75rem; }
+.counts td { text-align: right; } .counts td:nth-child(1), .counts td:nth-child(2) { text-align: left; }
 details { border-bottom: 1px solid var(--line); padding: .2rem 0; } details ul { margin: .3rem 0; }
 #show-fail:checked ~ main .results:not(.s-fail),
 #show-error:checked ~ main .results:not(.s-error),
@@ -248,7 +251,7 @@ class Fleet:
             f'<p class="verdict">Verdict: {_badge(overall)}',
             f" &middot; {summary.verdicts[Status.FAIL]:,} of {hosts:,} hosts fail",
         ]
-        for status in (Status.FAIL, Status.ERROR, Status.WARN, Status.PASS):
+        for status in (Status.ERROR, Status.WARN, Status.PASS):
             parts.append(f" &middot; {_badge(status)} {summary.verdicts[status]:,}")
         stale, unreachable = len(summary.stale()), len(summary.unreachable())
         if stale or unreachable:
@@ -256,33 +259,40 @@ class Fleet:
         parts.append(f'</p>\n<p class="title">Made {escape(_utc(self.now))} UTC</p>\n')
         parts.append("</header>\n<main>\n")
         yield "".join(parts)
-        yield self._checks(summary)
         columns = list(summary.checks)
         yield self._matrix(members, columns)
+        yield self._checks(summary)
         yield from self._details(members)
         yield "</main>\n</body>\n</html>\n"
 
     def _checks(self, summary: Summary) -> str:
-        """The checks, numbered as the matrix's columns, with hosts per status."""
+        """The checks with how many hosts have each status, failing most first."""
         head = "".join(f"<th>{_badge(s)}</th>" for s in URGENCY)
         rows = []
-        for number, (check_id, counts) in enumerate(summary.checks.items(), 1):
+        order = sorted(
+            summary.checks.items(),
+            key=lambda item: tuple(-item[1][s] for s in (Status.FAIL, Status.ERROR, Status.WARN)),
+        )
+        for check_id, counts in order:
             cells = "".join(f"<td>{counts[s]:,}</td>" for s in URGENCY)
             rows.append(
-                f"<tr><td>{number}</td><td><code>{escape(check_id)}</code></td>"
+                f"<tr><td><code>{escape(check_id)}</code></td>"
                 f"<td>{escape(self.titles.get(check_id, ''))}</td>{cells}</tr>"
             )
         return (
             '<section><h2>Checks, by hosts</h2><table class="counts">'
-            f"<tr><th>#</th><th>Check</th><th>Title</th>{head}</tr>\n"
+            f"<tr><th>Check</th><th>Title</th>{head}</tr>\n"
             + "\n".join(rows)
             + "</table></section>\n"
         )
 
     def _matrix(self, members: list[Member], columns: list[str]) -> str:
-        """Hosts down (failing first), checks across by number; a host's name links to what
-        does not pass on it, its verdict to its own page (with --html-dir)."""
-        numbers = "".join(f"<th>{n}</th>" for n in range(1, len(columns) + 1))
+        """Hosts down (failing first), checks across (their ids written upwards, so that a
+        dozen checks fit a 1400 px screen); a host's name links to what does not pass on
+        it, its verdict to its own page (with --html-dir)."""
+        heads = "".join(
+            f'<th class="up"><span>{escape(check_id)}</span></th>' for check_id in columns
+        )
         rows = []
         for index, member in enumerate(members):
             cells = []
@@ -306,9 +316,9 @@ class Fleet:
             rows.append(f"<tr><th>{name}</th><td>{verdict}</td>{''.join(cells)}</tr>")
         return (
             '<section><h2>Hosts and checks</h2><p class="title">F fail, E could not tell, '
-            "W warn, V waived, S skip, P pass; columns are the checks above by number.</p>"
+            "W warn, V waived, S skip, P pass; failing hosts first.</p>"
             f'<div class="scroll"><table class="matrix"><tr><th>Host</th><th>Verdict</th>'
-            f"{numbers}</tr>\n" + "\n".join(rows) + "</table></div></section>\n"
+            f"{heads}</tr>\n" + "\n".join(rows) + "</table></div></section>\n"
         )
 
     def _details(self, members: list[Member]) -> Iterator[str]:

@@ -144,9 +144,14 @@ def _evidence(report: Report, width: int) -> list[str]:
             continue
         lines.append(f"  {printable(result.check.id)} ({result.status.value})")
         for item in result.outcome.evidence:
+            values = item.value.splitlines() or [""]
+            if len(values) == 1:  # source: value, on one line where it fits
+                line = f"{printable(item.source)}: {printable(values[0])}"
+                lines += _wrap(line, width, "    ", "      ")
+                continue
             lines.append(f"    {printable(item.source)}:")
-            for line in item.value.splitlines() or [""]:
-                lines += _wrap(printable(line), width, "      ", "        ")
+            for value in values:
+                lines += _wrap(printable(value), width, "      ", "        ")
     return lines
 
 

@@ -154,5 +154,28 @@ def test_checks_and_explain():
     assert "remediation:" in explained and "Three generations of the same switch" in explained
 
 
+def test_explain_suggests_the_check_meant():
+    done = run_cli("explain", "iommu.group-isolaton")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "hostaudit: unknown check 'iommu.group-isolaton'; did you mean iommu.group-isolation?\n"
+    )
+    assert "see `hostaudit checks`" in run_cli("explain", "zzz").stderr
+
+
+def test_text_shows_evidence_on_request_and_leaves_unselected_checks_out():
+    root = str(HOSTS / "intel-ready")
+    plain = run_cli("audit", "--root", root, "--check", "iommu.*").stdout
+    rows = [line.split()[1] for line in plain.splitlines() if line.startswith(("PASS ", "SKIP "))]
+    assert rows and all(row.startswith("iommu.") for row in rows)
+    left_out = len(CHECK_IDS) - len(rows)
+    assert f"\n{left_out} checks not selected (--check/--skip) are left out\n" in plain
+    assert "evidence:" not in plain
+    shown = run_cli("audit", "--root", root, "--check", "iommu.firmware-table", "-v").stdout
+    evidence = shown.split("\nevidence:\n", 1)[1]
+    assert evidence.startswith("  iommu.firmware-table (pass)\n    /sys/firmware/acpi/tables/DMAR")
+    assert "DRHD" in evidence
+
+
 def test_python_dash_m_and_version():
     assert run_cli("--version").stdout.startswith("hostaudit ")

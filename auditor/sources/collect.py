@@ -150,6 +150,8 @@ READS = (
     "/sys/bus/pci/drivers/vfio-pci",
     "/sys/bus/pci/slots",
     "/sys/bus/pci/slots/*/address",
+    "/sys/class/dmi/id/product_name",
+    "/sys/class/dmi/id/sys_vendor",
     "/sys/class/iommu",
     "/sys/class/iommu/*/intel-iommu/ecap",
     "/sys/firmware/acpi/tables",

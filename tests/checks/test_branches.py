@@ -397,3 +397,33 @@ def test_a_loaded_vfio_module_without_its_parameter_is_a_capture_gap(make_host):
     assert result.message.startswith(
         "cannot tell: vfio_iommu_type1.allow_unsafe_interrupts is not in this capture"
     )
+
+
+@pytest.mark.parametrize(
+    ("vendor", "product", "says", "advice"),
+    [
+        # DMI of a libvirt q35 guest (sys_vendor, product_name as QEMU sets them).
+        ("QEMU", "Standard PC (Q35 + ICH9, 2009)", "QEMU/KVM", "kernel-irqchip=split"),
+        ("VMware, Inc.", "VMware Virtual Platform", "VMware", "Expose IOMMU to the guest OS"),
+        ("Microsoft Corporation", "Virtual Machine", "Hyper-V", "audit the physical host"),
+        (None, None, "gives no DMI", "microVM"),
+    ],
+)
+def test_a_vm_without_a_virtual_iommu_is_told_what_its_hypervisor_needs(
+    make_host, vendor, product, says, advice
+):
+    spec = {
+        "/sys/firmware/acpi/tables/APIC": b"APIC",
+        "/proc/cpuinfo": "vendor_id\t: GenuineIntel\nflags\t\t: fpu vmx hypervisor\n",
+    }
+    if vendor:
+        spec["/sys/class/dmi/id/sys_vendor"] = vendor + "\n"
+        spec["/sys/class/dmi/id/product_name"] = product + "\n"
+    result = check("iommu.firmware-table", make_host(spec))
+    assert result.status is Status.FAIL
+    assert says in result.message
+    assert any(advice in step for step in result.remediation), result.remediation
+    if vendor == "QEMU":  # everything QEMU and libvirt need, not half of it
+        steps = " ".join(result.remediation)
+        for word in ("intremap=on", "caching-mode=on", "<ioapic driver='qemu'/>", "caching_mode"):
+            assert word in steps
