@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: audit test lint test-system-deps test-pythons bench clean pyz
+.PHONY: audit test lint test-system-deps test-pythons bench clean pyz generate
 
 # --- make audit: install into a virtual environment and audit this host ---------------------
 $(VENV)/.installed: pyproject.toml
@@ -42,6 +42,11 @@ test: $(VENV)/.test-installed test-system-deps lint
 	$(MAKE) --no-print-directory test-pythons || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: a run failed (see above)" >&2; fi; \
 	exit $$status
+
+# Every file generated from the code: collect.READS, the completions, the README's check
+# tables (packaging/generate.py; tests/test_generated.py fails while one is stale).
+generate: $(VENV)/.test-installed
+	$(BIN)/python packaging/generate.py
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .

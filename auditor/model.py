@@ -62,6 +62,8 @@ class Check:
     params: tuple[tuple[str, object], ...] = ()
     # The evidence the check accepts, strongest first, as `explain` and the README say it.
     accepts: tuple[str, ...] = ()
+    # When it passes, in a sentence for the README's table of checks (Markdown).
+    passes: str = ""
 
     @property
     def group(self) -> str:

@@ -27,6 +27,10 @@ CHECK = Check(
     id="cpu.virtualization",
     title="Hardware virtualization (VT-x/AMD-V) and KVM are available",
     severity=Severity.CRITICAL,
+    passes=(
+        "the CPU offers VT-x/AMD-V and `/dev/kvm` exists (a `/dev/kvm` without vmx/svm, such "
+        "as `kvm_pvm` in a cloud VM, warns)"
+    ),
     reads=(
         CPUINFO,
         KVM_DEVICE,

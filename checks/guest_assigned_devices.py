@@ -30,6 +30,11 @@ CHECK = Check(
     id="guest.assigned-devices",
     title="Guests' assigned PCI devices exist, are assignable and fit the limits",
     severity=Severity.HIGH,
+    passes=(
+        "each libvirt guest's `<hostdev>` devices exist, are assignable (viable group, not "
+        "shared with another guest, on vfio-pci when `managed='no'`) and fit the profile's "
+        "per-guest limit and the slot budget"
+    ),
     reads=(
         LIBVIRT_QEMU,
         f"{LIBVIRT_QEMU}/*.xml",

@@ -68,6 +68,16 @@ CHECK = Check(
     id="iommu.cmdline-persistent",
     title="The configured boot entries keep DMA remapping on after reboot",
     severity=Severity.HIGH,
+    passes=(
+        "every configured boot entry (BLS + grubenv, grub.cfg, `/etc/default/grub` and "
+        'drop-ins, `/etc/kernel/cmdline`, legacy grub.conf) keeps it on; "reboot pending" and'
+        " stale grub.cfg are told apart. An entry without an IOMMU option gets its kernel's "
+        "default from evidence: that release's config (`/boot/config-R`, "
+        "`/lib/modules/R/config`, `/proc/config.gz`), Debian's three-way choice "
+        "(`INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF` is on), or the running kernel as witness for "
+        "its own release; an `intel_iommu=on` typed at the GRUB prompt that the next boot "
+        "loses is named as such"
+    ),
     reads=(
         *BOOT_READS,
         OSRELEASE,

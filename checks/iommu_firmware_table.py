@@ -22,6 +22,10 @@ CHECK = Check(
     id="iommu.firmware-table",
     title="Firmware describes an IOMMU (ACPI DMAR, IVRS or IORT)",
     severity=Severity.CRITICAL,
+    passes=(
+        "an ACPI DMAR, IVRS or IORT table is present and well-formed (decoded: width, flags, "
+        "remapping units, checksum)"
+    ),
     reads=(
         ACPI_TABLES,
         f"{ACPI_TABLES}/DMAR",

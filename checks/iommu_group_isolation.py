@@ -39,6 +39,13 @@ CHECK = Check(
     id="iommu.group-isolation",
     title="Devices to be assigned sit in isolated IOMMU groups",
     severity=Severity.HIGH,
+    passes=(
+        "each device to be assigned sits in an IOMMU group whose other members are unbound, "
+        "on vfio-pci/pci-stub, or bridges; no `direct` RMRR; a group viable only through "
+        "`pcie_acs_override` fails. When a group is too big it says why: the ACS capability "
+        "and controls of every bridge above the device, whether a kernel quirk covers it, and"
+        " which root port (and slot) of this host does isolate"
+    ),
     reads=(
         *DEVICE_READS,
         LIBVIRT_QEMU,

@@ -41,6 +41,11 @@ CHECK = Check(
     id="iommu.interrupt-remapping",
     title="Interrupt remapping is active",
     severity=Severity.HIGH,
+    passes=(
+        "interrupt remapping is active (`IR-` chips in `/proc/interrupts`, kernel log), "
+        'distinguishing "disabled on the command line", "not supported by firmware/hardware" '
+        'and "the kernel failed"'
+    ),
     reads=(
         INTERRUPTS,
         CMDLINE,

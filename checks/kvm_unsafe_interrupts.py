@@ -34,6 +34,11 @@ CHECK = Check(
     id="kvm.unsafe-interrupts",
     title="Unsafe-interrupt overrides are off",
     severity=Severity.HIGH,
+    passes=(
+        "`kvm.allow_unsafe_assigned_interrupts`, `vfio_iommu_type1.allow_unsafe_interrupts` "
+        "and `iommufd.allow_unsafe_interrupts` are off live, in modprobe.d and on the command"
+        " line"
+    ),
     reads=(
         "/sys/module/kvm/parameters/allow_unsafe_assigned_interrupts",
         "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts",

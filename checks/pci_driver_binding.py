@@ -39,6 +39,13 @@ CHECK = Check(
     id="pci.driver-binding",
     title="Devices meant for guests stay assignable after a reboot",
     severity=Severity.HIGH,
+    passes=(
+        "each device stays assignable after a reboot: bound to vfio-pci at boot (driverctl, "
+        "`vfio-pci.ids=` on the next boot's command line or in modprobe.d, with vfio-pci "
+        "built in, in the initramfs or loaded first by a softdep), or given only to "
+        "`managed='yes'` guests; a boot display held by efifb/simplefb warns; an SR-IOV VF "
+        "needs something that recreates it at boot"
+    ),
     reads=(
         *DEVICE_READS,
         *BINDING_READS,

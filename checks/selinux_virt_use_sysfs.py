@@ -26,6 +26,10 @@ CHECK = Check(
     id="selinux.virt-use-sysfs",
     title="SELinux allows libvirt to manage PCI devices (virt_use_sysfs)",
     severity=Severity.MEDIUM,
+    passes=(
+        "with SELinux enabled and a policy that defines it, `virt_use_sysfs` is on now and "
+        "persistently"
+    ),
     reads=(
         "/sys",
         *(f"{fs}/enforce" for fs in SELINUXFS),
