@@ -15,6 +15,8 @@ from tests.test_cli import run_cli
 
 SOS = FIXTURES / "sosreports" / "sosreport-hv01-2026-11-20-qkwztnb"
 
+# What the sosreport says per check; as with the fixture hosts' EXPECTED files, a check not
+# named here is not asserted (a new check needs no line).
 EXPECTED = {
     "cpu.virtualization": "pass",  # vmx in proc/cpuinfo and sys/module/kvm_intel, without /dev/kvm
     "iommu.firmware-table": "pass",
@@ -45,7 +47,7 @@ def test_a_sosreport_folder_is_recognised_and_used():
     code, report = audit_json("--root", str(SOS))
     assert code == 0
     results = by_id(report)
-    assert {key: r["status"] for key, r in results.items()} == EXPECTED
+    assert {key: results[key]["status"] for key in EXPECTED if key in results} == EXPECTED
     assert report["host"]["hostname"] == "hv01.example.com"  # sos_commands/host/hostname
     assert report["host"]["kernel_release"] == "5.14.0-362.8.1.el9_3.x86_64"  # uname -a
     assert report["host"]["root"] == f"sosreport {SOS}"

@@ -1,4 +1,5 @@
-"""libvirt domain XML: the guest's name, its assigned PCI devices and the PCI slots it uses.
+"""libvirt domain XML: the guest's name, its assigned PCI devices, the PCI slots it uses, its
+memory and the hugepages its <memoryBacking> asks for.
 
 Parsed safely: a document with a DOCTYPE or an entity declaration is refused before parsing
 (libvirt never writes one), so no entity expansion and no external fetch can happen.
@@ -24,6 +25,15 @@ class Hostdev:
 
 
 @record
+class Hugepages:
+    """One <memoryBacking><hugepages><page>, or <hugepages/> alone (size None: the host's
+    default hugepage size)."""
+
+    size_kib: int | None
+    nodeset: str  # the guest NUMA nodes it backs ("" for all)
+
+
+@record
 class Domain:
     """What the audit needs from one guest definition."""
 
@@ -34,6 +44,33 @@ class Domain:
     # Devices without an explicit guest PCI address that still take a slot (disks on virtio,
     # network interfaces, controllers): libvirt assigns one each.
     unaddressed_devices: int
+    # <memory>, in KiB (0 when absent), and what <memoryBacking><hugepages> asks for.
+    memory_kib: int = 0
+    hugepages: tuple[Hugepages, ...] = ()
+
+
+# libvirt's scaled integers (virScaleInteger, docs formatdomain "Memory Allocation"): a
+# unit's first letter, then "" or "iB" for powers of 1024, "B" for powers of 1000; bytes.
+_POWERS = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
+
+
+def to_kib(value: str | None, unit: str | None, default: str = "KiB") -> int:
+    """A libvirt size as KiB (rounded up); ValueError for what libvirt would refuse."""
+    text = (value or "").strip()
+    if len(text) > 20:  # more than 2**64: no machine has it (and int() of a huge text is slow)
+        raise ValueError(f"a size of {len(text)} digits")
+    number = int(text, 10)
+    if number < 0:
+        raise ValueError(f"a negative size {number}")
+    unit = (unit or default).strip()
+    lowered = unit.lower()
+    if lowered in ("b", "byte", "bytes"):
+        return -(-number // 1024)
+    power = _POWERS.get(lowered[:1])
+    if power is None or lowered[1:] not in ("", "ib", "b"):
+        raise ValueError(f"an unknown unit {unit!r}")
+    base = 1000 if lowered[1:] == "b" else 1024
+    return -(-(number * base**power) // 1024)
 
 
 def _number(text: str | None) -> int:
@@ -105,4 +142,25 @@ def parse_domain(text: str) -> Domain:
             other_slots.add(guest_slot)
         elif _takes_a_slot(device):
             unaddressed += 1
-    return Domain(name, tuple(hostdevs), frozenset(other_slots), unaddressed)
+    memory, hugepages = _memory(root, name)
+    return Domain(name, tuple(hostdevs), frozenset(other_slots), unaddressed, memory, hugepages)
+
+
+def _memory(root: ET.Element, name: str) -> tuple[int, tuple[Hugepages, ...]]:
+    """<memory> in KiB and the <memoryBacking><hugepages> pages of a domain."""
+    memory = root.find("memory")
+    try:
+        kib = to_kib(memory.text, memory.get("unit")) if memory is not None else 0
+    except ValueError as exc:
+        raise ValueError(f"the <memory> of {name} is not a size: {exc}") from None
+    backing = root.find("memoryBacking/hugepages")
+    if backing is None:
+        return kib, ()
+    pages = []
+    for page in backing.findall("page"):
+        try:
+            size = to_kib(page.get("size"), page.get("unit"))
+        except ValueError as exc:
+            raise ValueError(f"a hugepage <page> of {name} has no usable size: {exc}") from None
+        pages.append(Hugepages(size, (page.get("nodeset") or "").strip()))
+    return kib, tuple(pages) or (Hugepages(None, ""),)

@@ -129,7 +129,7 @@ _hostaudit_profiles() {
 }
 
 _hostaudit_check_ids() {
-  compgen -W "cpu.virtualization guest.assigned-devices iommu.firmware-table iommu.cmdline-persistent iommu.kernel-cmdline iommu.group-isolation iommu.interrupt-remapping kvm.unsafe-interrupts pci.device-reset pci.device-support pci.driver-binding selinux.virt-use-sysfs" -- "$1"
+  compgen -W "cpu.virtualization guest.assigned-devices iommu.firmware-table iommu.cmdline-persistent iommu.kernel-cmdline iommu.group-isolation iommu.interrupt-remapping kvm.unsafe-interrupts memory.hugepages pci.device-reset pci.device-support pci.driver-binding selinux.virt-use-sysfs" -- "$1"
 }
 
 # End Custom Preamble

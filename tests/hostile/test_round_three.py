@@ -107,6 +107,14 @@ SHAPES = {
             + "</devices></domain>"
         ),
     ),
+    "domain xml hugepages": (
+        libvirt.parse_domain,
+        lambda n: (
+            "<domain><name>g</name><memory unit='G'>4</memory><memoryBacking><hugepages>"
+            + "<page size='2' unit='M' nodeset='0'/>" * (n // 38)
+            + "</hugepages></memoryBacking></domain>"
+        ),
+    ),
     "qemu argv": (
         lambda argv: qemu.parse_qemu(1, argv),
         lambda n: (
