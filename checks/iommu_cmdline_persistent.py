@@ -61,8 +61,11 @@ from auditor.record import replace
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
+    from typing import Any
+
     from auditor.boot import BootConfig, BootSource
     from auditor.host import Host
+    from auditor.parsers.iommu_params import Default
 
 CHECK = Check(
     id="iommu.cmdline-persistent",
@@ -176,10 +179,7 @@ def run(ctx: Context) -> Outcome:
 
 
 def _judge(ctx: Context, config: BootConfig) -> Outcome:
-    from auditor.boot import cut_evidence
-    from auditor.plan import argument_steps
-
-    host = ctx.host
+    """The next boot's IOMMU, decided rule by rule, the first that applies winning."""
     if not config.loader:
         detail = f" ({'; '.join(config.unreadable)})" if config.unreadable else ""
         return outcome(
@@ -187,163 +187,223 @@ def _judge(ctx: Context, config: BootConfig) -> Outcome:
             "no boot loader configuration found (looked for BLS entries, grub.cfg, /etc/default/grub, "
             f"/etc/kernel/cmdline, grub.conf){detail}",
         )
-    vendor = iommu_vendor(host)
-    running = kernel_release(host)
-    running_kconfig, _ = kernel_config(host)
-    firmware = ctx.results.get("iommu.firmware-table")
-    witness = default_witness(host, vendor, firmware is not None and firmware.status is Status.PASS)
-    evidence: list[Evidence] = [Evidence("boot loader", config.loader)]
-
-    def setting_of(source: BootSource) -> tuple[IommuSetting, str]:
-        """The entry's IOMMU setting, and the kernel config that gave its defaults."""
-        release = source.kernel_release or running
-        kconfig, path = kernel_config(host, release)
-        own = witness if release == running else None
-        return evaluate(parse_cmdline(source.args), vendor, kconfig, own), path or ""
-
-    def enabling(sources: list[BootSource]) -> tuple[list[str], list[str]]:
-        """What turns it on in every one of `sources` (iommu_params.arguments_to_enable)."""
-        add: set[str] = set()
-        remove: set[str] = set()
-        for source in sources:
-            release = source.kernel_release or running
-            own = witness if release == running else None
-            more, fewer = arguments_to_enable(
-                parse_cmdline(source.args), vendor, kernel_config(host, release)[0], own
-            )
-            add.update(more)
-            remove.update(fewer)
-        return sorted(add), sorted(remove)
-
-    off: list[BootSource] = []
-    unknown: list[BootSource] = []
-    unknown_reason = ""
-    passthrough: list[BootSource] = []
-    for source in config.entries:
-        setting, kconfig_path = setting_of(source)
-        state = {True: "on", False: "OFF", None: "unknown"}[setting.enabled]
-        where = f" ({kconfig_path})" if setting.by_default and kconfig_path else ""
-        evidence.append(
-            Evidence(
-                f"{source.path} {source.label}" + (" (default)" if source.is_default else ""),
-                f"{source.args or '(no arguments)'} -> IOMMU {state}: {setting.reason}{where}",
-            )
-        )
-        if setting.enabled is False:
-            off.append(source)
-        elif setting.enabled is None:
-            unknown.append(source)
-            unknown_reason = setting.reason
-        if setting.passthrough:
-            passthrough.append(source)
-    if config.unreadable:
-        evidence += [Evidence("unreadable", problem) for problem in config.unreadable]
-    cut = cut_evidence(config)
-    if cut:
-        evidence.append(Evidence("values cut", cut))
-
+    entries = _Entries(ctx, config)
     if not config.entries:
         return outcome(
             Status.ERROR,
             f"{config.loader} configuration found but no boot entry could be read",
-            evidence,
+            entries.evidence,
         )
+    stale = _grub_mkconfig_not_rerun(entries, config)
+    return (
+        _default_entry_boots_without_it(entries, stale)
+        or _grub_defaults_turn_it_off(entries, config, stale)
+        or _option_typed_at_the_boot_prompt(entries)
+        or _reboot_pending(entries, config)
+        or _stays_on(entries)
+    )
 
-    stale = ""
-    defaults = config.grub_defaults
-    if config.loader == "grub2" and defaults is not None and defaults not in config.entries:
-        defaults_setting = setting_of(defaults)[0]
-        evidence.append(
-            Evidence(f"{defaults.path} {defaults.label}", f"{defaults.args or '(empty)'}")
-        )
-        if defaults_setting.enabled and off:
-            stale = f"{defaults.path} enables it but {config.generated_path} was not regenerated"
-        elif defaults_setting.enabled is False and not off:
-            stale = f"{defaults.path} disables it: the next grub-mkconfig run will turn it off"
 
-    default = next((source for source in config.entries if source.is_default), None)
-    add, remove = enabling(off)
-    if off and (default is None or default in off):
-        if default is not None:
-            message = f"IOMMU will be off after reboot: the default boot entry ({default.label}) does not enable it"
-        else:
-            message = (
-                f"IOMMU will be off after reboot in {len(off)} of {len(config.entries)} boot entries "
-                f"({_names(off)}); which entry boots by default could not be determined"
+class _Entries:
+    """Every configured boot entry as the kernel will parse its command line
+    (lib/cmdline.c, iommu_params.evaluate), an entry without an IOMMU option getting the
+    build default of its own release, with the running kernel as witness for its own."""
+
+    def __init__(self, ctx: Context, config: BootConfig) -> None:
+        from auditor.boot import cut_evidence
+
+        self.host = host = ctx.host
+        self.vendor = iommu_vendor(host)
+        self.running = kernel_release(host)
+        self.running_kconfig = kernel_config(host)[0]
+        firmware = ctx.results.get("iommu.firmware-table")
+        firmware_ok = firmware is not None and firmware.status is Status.PASS
+        self.witness = default_witness(host, self.vendor, firmware_ok)
+        self.evidence: list[Evidence] = [Evidence("boot loader", config.loader)]
+        self.off: list[BootSource] = []
+        self.unknown: list[BootSource] = []
+        self.unknown_reason = ""
+        self.passthrough: list[BootSource] = []
+        self.default = next((source for source in config.entries if source.is_default), None)
+        self.count = len(config.entries)
+        for source in config.entries:
+            setting, kconfig_path = self.setting(source)
+            state = {True: "on", False: "OFF", None: "unknown"}[setting.enabled]
+            where = f" ({kconfig_path})" if setting.by_default and kconfig_path else ""
+            self.evidence.append(
+                Evidence(
+                    f"{source.path} {source.label}" + (" (default)" if source.is_default else ""),
+                    f"{source.args or '(no arguments)'} -> IOMMU {state}: {setting.reason}{where}",
+                )
             )
-        if stale:
-            message += f": {stale}"
-        return outcome(
-            Status.FAIL,
-            message,
-            evidence,
-            argument_steps(host, add=add, remove=remove),
-            changes=_arguments(add, remove),
-        )
-    if off:
+            if setting.enabled is False:
+                self.off.append(source)
+            elif setting.enabled is None:
+                self.unknown.append(source)
+                self.unknown_reason = setting.reason
+            if setting.passthrough:
+                self.passthrough.append(source)
+        self.evidence += [Evidence("unreadable", problem) for problem in config.unreadable]
+        cut = cut_evidence(config)
+        if cut:
+            self.evidence.append(Evidence("values cut", cut))
+
+    def _own(self, source: BootSource) -> tuple[str | None, Default | None]:
+        release = source.kernel_release or self.running
+        return release, self.witness if release == self.running else None
+
+    def setting(self, source: BootSource) -> tuple[IommuSetting, str]:
+        """The entry's IOMMU setting, and the kernel config that gave its defaults."""
+        release, own = self._own(source)
+        kconfig, path = kernel_config(self.host, release)
+        return evaluate(parse_cmdline(source.args), self.vendor, kconfig, own), path or ""
+
+    def enabling(self, sources: list[BootSource]) -> tuple[list[str], list[str]]:
+        """What turns it on in every one of `sources` (iommu_params.arguments_to_enable)."""
+        add: set[str] = set()
+        remove: set[str] = set()
+        for source in sources:
+            release, own = self._own(source)
+            kconfig = kernel_config(self.host, release)[0]
+            more, fewer = arguments_to_enable(parse_cmdline(source.args), self.vendor, kconfig, own)
+            add.update(more)
+            remove.update(fewer)
+        return sorted(add), sorted(remove)
+
+    def fix(self, add: list[str], remove: list[str]) -> dict[str, Any]:
+        """The outcome's remediation and changes for these arguments."""
+        from auditor.plan import argument_steps
+
+        return {
+            "remediation": argument_steps(self.host, add=add, remove=remove),
+            "changes": _arguments(add, remove),
+        }
+
+
+def _grub_mkconfig_not_rerun(entries: _Entries, config: BootConfig) -> str:
+    """grub.cfg is generated from /etc/default/grub (grub-mkconfig(8)): an IOMMU setting in
+    one that the other lacks is a grub.cfg not regenerated, or a setting the next
+    regeneration brings; "" when they agree."""
+    defaults = config.grub_defaults
+    if config.loader != "grub2" or defaults is None or defaults in config.entries:
+        return ""
+    enabled = entries.setting(defaults)[0].enabled
+    entries.evidence.append(
+        Evidence(f"{defaults.path} {defaults.label}", f"{defaults.args or '(empty)'}")
+    )
+    if enabled and entries.off:
+        return f"{defaults.path} enables it but {config.generated_path} was not regenerated"
+    if enabled is False and not entries.off:
+        return f"{defaults.path} disables it: the next grub-mkconfig run will turn it off"
+    return ""
+
+
+def _default_entry_boots_without_it(entries: _Entries, stale: str) -> Outcome | None:
+    """The loader boots its default entry: that entry without the IOMMU fails; other
+    entries without it warn (someone may pick them at the menu)."""
+    off, default = entries.off, entries.default
+    if not off:
+        return None
+    fix = entries.fix(*entries.enabling(off))
+    if default is not None and default not in off:
         return outcome(
             Status.WARN,
             f"the default boot entry keeps the IOMMU on, but {len(off)} other entries would boot "
             f"without it ({_names(off)})",
-            evidence,
-            argument_steps(host, add=add, remove=remove),
-            changes=_arguments(add, remove),
+            entries.evidence,
+            **fix,
         )
-    if stale and defaults is not None:  # /etc/default/grub turns it off at the next grub-mkconfig
-        disabling = [str(p) for p in disabling_params(parse_cmdline(defaults.args))]
-        return outcome(Status.WARN, stale, evidence, changes=_arguments(add, disabling))
-    if unknown and (default is None or default in unknown):
-        # Entries other than a known, enabling default do not decide the next boot.
-        lost = _one_shot_option(host, vendor, running_kconfig)
-        if lost and default is not None:
-            return outcome(
-                Status.WARN,
-                f"the running kernel was booted with {lost}, but the next boot's entry "
-                f"({default.label}) does not have it: a one-shot edit at the boot prompt, "
-                f"lost at the next boot unless the kernel's default is on ({unknown_reason})",
-                evidence,
-                argument_steps(host, add=[lost], remove=[]),
-                changes=_arguments([lost], []),
-            )
-        return outcome(
-            Status.SKIP,
-            f"cannot tell whether {_names(unknown)} keeps the IOMMU on: {unknown_reason}",
-            evidence,
+    if default is not None:
+        message = f"IOMMU will be off after reboot: the default boot entry ({default.label}) does not enable it"
+    else:
+        message = (
+            f"IOMMU will be off after reboot in {len(off)} of {entries.count} boot entries "
+            f"({_names(off)}); which entry boots by default could not be determined"
         )
+    if stale:
+        message += f": {stale}"
+    return outcome(Status.FAIL, message, entries.evidence, **fix)
 
-    if _running_without_iommu(host, vendor, running_kconfig, evidence):
-        booted = boot_time(host)
-        message = "reboot pending: the boot entries enable the IOMMU but the running kernel has none active"
-        try:
-            edited = max(host.mtime(source.path) for source in config.entries)
-        except HostError:
-            edited = None
-        if booted is not None and edited is not None:
-            evidence.append(
-                Evidence(
-                    "boot time / last edit",
-                    f"booted {_when(booted)}, configuration edited {_when(edited)}",
-                )
-            )
-            if edited > booted:
-                message += (
-                    f" (configuration edited {_when(edited)}, after the boot at {_when(booted)})"
-                )
+
+def _grub_defaults_turn_it_off(entries: _Entries, config: BootConfig, stale: str) -> Outcome | None:
+    """Every entry has it, but /etc/default/grub disables it: the next grub-mkconfig run
+    writes that into grub.cfg."""
+    defaults = config.grub_defaults
+    if not stale or defaults is None:
+        return None
+    disabling = [str(p) for p in disabling_params(parse_cmdline(defaults.args))]
+    return outcome(Status.WARN, stale, entries.evidence, changes=_arguments([], disabling))
+
+
+def _option_typed_at_the_boot_prompt(entries: _Entries) -> Outcome | None:
+    """The default entry's IOMMU cannot be told from its own arguments and kernel: if the
+    running kernel was booted with the enabling option the entry lacks, it was typed at the
+    boot prompt (lost at the next boot); otherwise it cannot be told."""
+    default = entries.default
+    if not entries.unknown or (default is not None and default not in entries.unknown):
+        return None  # entries other than a known, enabling default do not decide the next boot
+    lost = _one_shot_option(entries.host, entries.vendor, entries.running_kconfig)
+    if lost and default is not None:
         return outcome(
             Status.WARN,
-            message,
-            evidence,
-            ("Reboot the host to apply the configured command line.",),
-            changes=(Change(ChangeKind.REBOOT, "the configured kernel command line"),),
+            f"the running kernel was booted with {lost}, but the next boot's entry "
+            f"({default.label}) does not have it: a one-shot edit at the boot prompt, "
+            f"lost at the next boot unless the kernel's default is on ({entries.unknown_reason})",
+            entries.evidence,
+            **entries.fix([lost], []),
         )
+    return outcome(
+        Status.SKIP,
+        f"cannot tell whether {_names(entries.unknown)} keeps the IOMMU on: "
+        f"{entries.unknown_reason}",
+        entries.evidence,
+    )
+
+
+def _reboot_pending(entries: _Entries, config: BootConfig) -> Outcome | None:
+    """The entries enable it and the running kernel has none active: the command line is
+    read only at boot, so the configuration waits for a reboot."""
+    host = entries.host
+    if not _running_without_iommu(host, entries.vendor, entries.running_kconfig, entries.evidence):
+        return None
+    booted = boot_time(host)
+    message = (
+        "reboot pending: the boot entries enable the IOMMU but the running kernel has none active"
+    )
+    try:
+        edited = max(host.mtime(source.path) for source in config.entries)
+    except HostError:
+        edited = None
+    if booted is not None and edited is not None:
+        entries.evidence.append(
+            Evidence(
+                "boot time / last edit",
+                f"booted {_when(booted)}, configuration edited {_when(edited)}",
+            )
+        )
+        if edited > booted:
+            message += f" (configuration edited {_when(edited)}, after the boot at {_when(booted)})"
+    return outcome(
+        Status.WARN,
+        message,
+        entries.evidence,
+        ("Reboot the host to apply the configured command line.",),
+        changes=(Change(ChangeKind.REBOOT, "the configured kernel command line"),),
+    )
+
+
+def _stays_on(entries: _Entries) -> Outcome:
+    """Every entry keeps it on; iommu=pt (identity-mapped host DMA) is named, since it
+    changes how the host's own devices use the IOMMU."""
+    passthrough = entries.passthrough
     if passthrough:
         return outcome(
             Status.WARN,
             f"IOMMU stays on after reboot, in passthrough mode in {len(passthrough)} entries (iommu=pt)",
-            evidence,
+            entries.evidence,
         )
     return outcome(
         Status.PASS,
-        f"IOMMU stays on after reboot in all {len(config.entries)} boot entries",
-        evidence,
+        f"IOMMU stays on after reboot in all {entries.count} boot entries",
+        entries.evidence,
     )
