@@ -130,6 +130,25 @@ class DeviceResult:
     message: str
 
 
+def worst_devices(
+    devices: Sequence[DeviceResult],
+    order: Sequence[Status] = (Status.FAIL, Status.ERROR, Status.WARN),
+) -> tuple[Status, list[DeviceResult]]:
+    """The first status of `order` that some device has, and those devices; (PASS, [])
+    when none has any. A device check's outcome is that status, its message said_of()
+    those devices: one way for every device check."""
+    for status in order:
+        found = [device for device in devices if device.status is status]
+        if found:
+            return status, found
+    return Status.PASS, []
+
+
+def said_of(devices: Sequence[DeviceResult]) -> str:
+    """ "ADDRESS message; ADDRESS message": each device named before what is said of it."""
+    return "; ".join(f"{device.address} {device.message}" for device in devices)
+
+
 @record
 class Outcome:
     """What a check's run returns; the runner adds the check and the timing."""

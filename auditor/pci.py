@@ -209,24 +209,42 @@ def resolve_selectors(host: Host, selectors: tuple[str, ...]) -> tuple[list[str]
     return sorted(set(addresses)), unmatched
 
 
-def group_problems(
-    host: Host, group: str, wanted: set[str], names: dict[str, str]
-) -> tuple[list[str], list[str]]:
-    """Why VFIO would refuse IOMMU group `group` to a guest given `wanted`, as clauses
-    (empty if viable), and the group's members. A member blocks when a host driver other
-    than vfio-pci, pci-stub or a port driver holds it; a firmware-required direct mapping
-    (non-relaxable RMRR) makes VFIO refuse the whole group."""
+@record
+class GroupVerdict:
+    """Why VFIO would refuse an IOMMU group to a guest, as clauses (empty if viable) and as
+    data: its members, the members a host driver holds, whether an RMRR pins it."""
+
+    problems: tuple[str, ...]
+    members: tuple[str, ...]
+    blocking: tuple[PciDevice, ...] = ()
+    direct: bool = False
+
+
+def judge_group(host: Host, group: str, wanted: set[str], names: dict[str, str]) -> GroupVerdict:
+    """IOMMU group `group` for a guest given `wanted`. A member blocks when a host driver
+    other than vfio-pci, pci-stub or a port driver holds it; a firmware-required direct
+    mapping (non-relaxable RMRR) makes VFIO refuse the whole group."""
     try:
         members = group_members(host, group)
     except HostError as exc:
-        return [f"cannot be listed: {exc}"], []
+        return GroupVerdict((f"cannot be listed: {exc}",), ())
+    blocking = blocking_members(host, members, wanted)
     problems = [
         f"also holds {other.describe(names)}: assign it to the same guest or bind it to vfio-pci"
-        for other in blocking_members(host, members, wanted)
+        for other in blocking
     ]
-    if direct_regions(host, group):
+    direct = bool(direct_regions(host, group))
+    if direct:
         problems.append("has a firmware-required direct mapping (RMRR): VFIO refuses to assign it")
-    return problems, members
+    return GroupVerdict(tuple(problems), tuple(members), tuple(blocking), direct)
+
+
+def group_problems(
+    host: Host, group: str, wanted: set[str], names: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """judge_group's clauses and members, for callers that need no more."""
+    verdict = judge_group(host, group, wanted, names)
+    return list(verdict.problems), list(verdict.members)
 
 
 def blocking_members(host: Host, members: list[str], wanted: set[str]) -> list[PciDevice]:

@@ -11,7 +11,7 @@ import json
 import os
 
 from auditor.errors import ProfileError
-from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status
+from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, said_of
 from auditor.record import field, record, replace
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -463,8 +463,7 @@ def _waive(outcome: Outcome, waiver: Waiver) -> Outcome:
             return outcome
         still = [d for d in devices if d.status in WAIVABLE]
         if still:  # other devices still fail: the check does too, for them
-            message = "; ".join(f"{d.address} {d.message}" for d in still)
-            return replace(outcome, devices=devices, message=message)
+            return replace(outcome, devices=devices, message=said_of(still))
         return replace(
             outcome,
             status=Status.WAIVED,

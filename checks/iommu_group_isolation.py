@@ -28,12 +28,14 @@ from auditor.model import (
     Severity,
     Status,
     outcome,
+    said_of,
+    worst_devices,
 )
 from auditor.parsers.cmdline import values
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
-    from auditor.pci import PciDevice
+    from auditor.pci import GroupVerdict, PciDevice
 
 CHECK = Check(
     id="iommu.group-isolation",
@@ -91,11 +93,12 @@ def run(ctx: Context) -> Outcome:
             "such as sosreports do not collect them",
         )
     # PCI code loads only for audits that have devices to look at.
-    from auditor.pci import direct_regions, group_problems, read_device
+    from auditor.pci import direct_regions, judge_group, read_device
 
     evidence = [ctx.targets_evidence()]
     wanted = set(targets)
-    checked: dict[str, tuple[list[str], list[str]]] = {}  # each group is examined once
+    checked: dict[str, GroupVerdict] = {}  # each group is examined once
+    shared: list[str] = []  # targets whose group a host driver also holds
     devices: list[DeviceResult] = []
     changes: list[Change] = []
     for address in targets:
@@ -112,15 +115,18 @@ def run(ctx: Context) -> Outcome:
             )
             continue
         if group not in checked:
-            checked[group] = group_problems(host, group, wanted, ctx.names())
-            problems, members = checked[group]
-            evidence.append(Evidence(f"{IOMMU_GROUPS}/{group}/devices", ", ".join(members)))
+            checked[group] = judge_group(host, group, wanted, ctx.names())
+            listing = ", ".join(checked[group].members)
+            evidence.append(Evidence(f"{IOMMU_GROUPS}/{group}/devices", listing))
             direct = direct_regions(host, group)
             if direct:
                 evidence.append(
                     Evidence(f"{IOMMU_GROUPS}/{group}/reserved_regions", "; ".join(direct))
                 )
-        problems, members = checked[group]
+        verdict = checked[group]
+        problems, members = verdict.problems, list(verdict.members)
+        if verdict.blocking:
+            shared.append(address)
         if problems:
             changes += _group_changes(host, device, group, members, wanted)
             devices.append(
@@ -137,14 +143,12 @@ def run(ctx: Context) -> Outcome:
         override = []
     if override:
         evidence.append(Evidence(CMDLINE, str(override[-1])))
-    failed = [d for d in devices if d.status is Status.FAIL]
+    _, failed = worst_devices(devices, (Status.FAIL,))
     if failed:
-        message = "; ".join(f"{d.address} {d.message}" for d in failed)
-        shared = [d.address for d in failed if "also holds" in d.message]
         steps, found = _why_too_big(host, shared) if shared else ([], [])
         return outcome(
             Status.FAIL,
-            message,
+            said_of(failed),
             evidence + found,
             [*steps, *CHECK.remediation] if steps else (),
             devices=devices,

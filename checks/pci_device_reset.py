@@ -13,7 +13,18 @@ from __future__ import annotations
 
 from auditor.context import LIBVIRT_QEMU, NO_TARGETS, Context
 from auditor.facts import DEVICE_READS
-from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, listed, outcome
+from auditor.model import (
+    Check,
+    DeviceResult,
+    Evidence,
+    Outcome,
+    Severity,
+    Status,
+    listed,
+    outcome,
+    said_of,
+    worst_devices,
+)
 
 CHECK = Check(
     id="pci.device-reset",
@@ -145,12 +156,10 @@ def run(ctx: Context) -> Outcome:
                     f"bus reset of {bridge}",
                 )
             )
-    for status in (Status.FAIL, Status.ERROR, Status.WARN):
-        flagged = [d for d in devices if d.status is status]
-        if flagged:
-            message = "; ".join(f"{d.address} {d.message}" for d in flagged)
-            steps = ("Run hostaudit as root.",) if status is Status.ERROR else CHECK.remediation
-            return outcome(status, message, evidence, steps, devices)
+    status, flagged = worst_devices(devices)
+    if flagged:
+        steps = ("Run hostaudit as root.",) if status is Status.ERROR else CHECK.remediation
+        return outcome(status, said_of(flagged), evidence, steps, devices)
     return outcome(
         Status.PASS,
         f"{len(devices)} device(s) ({how}) can be reset between guests",

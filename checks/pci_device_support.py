@@ -15,7 +15,17 @@ from __future__ import annotations
 from auditor.context import LIBVIRT_QEMU, NO_TARGETS, Context
 from auditor.facts import DEVICE_READS
 from auditor.facts import PCI_DEVICES as DEVICES
-from auditor.model import Check, DeviceResult, Evidence, Outcome, Severity, Status, outcome
+from auditor.model import (
+    Check,
+    DeviceResult,
+    Evidence,
+    Outcome,
+    Severity,
+    Status,
+    outcome,
+    said_of,
+    worst_devices,
+)
 
 CHECK = Check(
     id="pci.device-support",
@@ -71,6 +81,7 @@ def run(ctx: Context) -> Outcome:
     evidence: list[Evidence] = []
     devices: list[DeviceResult] = []
     supported: list[str] = []  # the facts of each passing device, for the summary
+    notes_of: dict[str, list[str]] = {}  # each flagged device's notes, one clause each
     for address in targets:
         device = read_device(ctx.host, address)
         if device is None:
@@ -95,6 +106,7 @@ def run(ctx: Context) -> Outcome:
         if warn_multifunction and device.multifunction:
             notes.append("is multifunction: it cannot be hot-plugged, assign it statically")
         if notes:
+            notes_of[address] = notes
             status = Status.FAIL if forbidden else Status.WARN
             devices.append(DeviceResult(address, status, "; ".join(notes)))
         elif warn_conventional and device.is_pcie is None:
@@ -104,20 +116,18 @@ def run(ctx: Context) -> Outcome:
             supported += known
             devices.append(DeviceResult(address, Status.PASS, f"is {', '.join(known)}"))
 
-    def having(status: Status) -> list[DeviceResult]:
-        return [d for d in devices if d.status is status]
-
-    if having(Status.FAIL):
-        message = "; ".join(f"{d.address} {d.message}" for d in having(Status.FAIL))
-        return outcome(Status.FAIL, message, evidence, devices=devices)
-    if having(Status.WARN):
+    # A device that is not of a supported kind outweighs one whose bus cannot be read.
+    status, flagged = worst_devices(devices, (Status.FAIL, Status.WARN, Status.ERROR))
+    if status is Status.FAIL:
+        return outcome(Status.FAIL, said_of(flagged), evidence, devices=devices)
+    if status is Status.WARN:
         # One clause per note, each naming its device.
-        notes = [
-            f"{d.address} {note}" for d in having(Status.WARN) for note in d.message.split("; ")
+        clauses = [
+            DeviceResult(d.address, d.status, n) for d in flagged for n in notes_of[d.address]
         ]
-        return outcome(Status.WARN, "; ".join(notes), evidence, devices=devices)
-    if having(Status.ERROR):
-        unknown = ", ".join(d.address for d in having(Status.ERROR))
+        return outcome(Status.WARN, said_of(clauses), evidence, devices=devices)
+    if status is Status.ERROR:
+        unknown = ", ".join(d.address for d in flagged)
         return outcome(
             Status.ERROR,
             f"cannot tell PCI Express from conventional PCI for {unknown} on this kernel "

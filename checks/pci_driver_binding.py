@@ -28,6 +28,8 @@ from auditor.model import (
     Status,
     listed,
     outcome,
+    said_of,
+    worst_devices,
 )
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -121,7 +123,8 @@ def run(ctx: Context) -> Outcome:
         if status in (Status.FAIL, Status.WARN):
             changes.append(_change(ctx, device))
     problems = [d for d in devices if d.status in (Status.FAIL, Status.WARN)]
-    failed = any(d.status is Status.FAIL for d in devices)
+    worst, _ = worst_devices(devices, (Status.FAIL, Status.WARN))
+    failed = worst is Status.FAIL
     if config.unreadable and not failed:
         # What decides the binding at boot was not all read (too large, needs root, the
         # read budget spent): no pass or warning may rest on the part that was.
@@ -135,11 +138,10 @@ def run(ctx: Context) -> Outcome:
             ),
             devices,
         )
-    if problems:
-        worst = Status.FAIL if any(d.status is Status.FAIL for d in problems) else Status.WARN
+    if problems:  # failures and warnings both, each device named: every one needs a step
         return outcome(
             worst,
-            "; ".join(f"{d.address} {d.message}" for d in problems),
+            said_of(problems),
             evidence,
             _fix(ctx, [d.address for d in problems]),
             devices,
