@@ -165,9 +165,9 @@ def _vfio_device(host: Host, address: str) -> str | None:
 
 def _qemu_users(host: Host) -> dict[str, str]:
     """address -> "guest NAME (pid N)" for devices a running QEMU holds (live hosts only)."""
-    if not host.is_live:
+    live = host.live
+    if live is None:
         return {}
-    from auditor import live
     from auditor.parsers.qemu import parse_qemu
 
     users: dict[str, str] = {}

@@ -352,10 +352,8 @@ def iommu_activity_in_log(host: Host, vendor: str | None) -> LogActivity:
 
 def boot_time(host: Host) -> float | None:
     """When the audited kernel booted (seconds since the epoch), None if unknown."""
-    if host.is_live:
-        from auditor import live
-
-        booted = live.boot_time()
+    if host.live is not None:
+        booted = host.live.boot_time()
         if booted is not None:
             return booted
         # Without psutil (hostaudit.pyz): the btime line psutil itself reads.

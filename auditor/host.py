@@ -47,7 +47,9 @@ class Host:
         self.reader = reader
         self.root = reader.root
         self.label = reader.label
-        self.is_live = reader.live
+        # What only the running host tells beside its files (auditor.live.LiveFacts), or
+        # None: asked for by what it tells, never by whether the host is live.
+        self.live = reader.live_facts()
         # The live kernel resolves links itself: nothing lies outside "/".
         self._resolver = None if reader.live else Resolver(reader.link_target)
         self._reads: dict[tuple[str, int], bytes | _Failure] = {}

@@ -13,6 +13,24 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
+class LiveFacts:
+    """What only the running host can tell, beside its files: a reader of the live "/"
+    hands one out (Reader.live_facts()), every other reader none. Checks and facts ask the
+    host for it (`host.live`), never whether the host is live."""
+
+    def boot_time(self) -> float | None:
+        return boot_time()
+
+    def hostname(self) -> str:
+        return hostname()
+
+    def udev_names(self) -> dict[str, str] | None:
+        return udev_names()
+
+    def qemu_guests(self) -> list[tuple[int, int, list[str]]]:
+        return qemu_guests()
+
+
 def boot_time() -> float | None:
     """Boot time of this machine from psutil (which reads /proc/stat btime)."""
     try:

@@ -144,10 +144,8 @@ def device_names(host: Host) -> dict[str, str]:
     The udev database under /run/udev/data is plain text, so a root (a snapshot, a
     container without libudev) gives the same names as the live pyudev path.
     """
-    if host.is_live:
-        from auditor import live
-
-        names = live.udev_names()
+    if host.live is not None:
+        names = host.live.udev_names()
         if names is not None:
             return names
     names = {}

@@ -108,10 +108,8 @@ def host_info(ctx: Context) -> HostInfo:
     from auditor.facts import kernel_release
 
     host = ctx.host
-    if host.is_live:
-        from auditor import live
-
-        hostname = live.hostname()
+    if host.live is not None:
+        hostname = host.live.hostname()
     else:
         hostname = ""
         for path in ("/proc/sys/kernel/hostname", "/etc/hostname"):

@@ -257,7 +257,7 @@ def test_devices_names_the_vfio_device_file_and_the_guest_using_it(make_host, mo
     # On a live host, the QEMU process holding the device is named (psutil).
     argv = ["/usr/libexec/qemu-kvm", "-name", "guest=win11", "-device", "vfio-pci,host=01:00.0"]
     monkeypatch.setattr(live, "qemu_guests", lambda: [(4242, 0, argv)])
-    monkeypatch.setattr(host, "is_live", True)
+    monkeypatch.setattr(host, "live", live.LiveFacts())
     assert devices._qemu_users(host) == {"0000:01:00.0": "guest win11 (pid 4242)"}
     # Another user's QEMU cannot hold a device whose VFIO group it does not own.
     monkeypatch.setattr(live, "qemu_guests", lambda: [(4243, 1000, argv)])
