@@ -330,7 +330,9 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _loader() -> Any:
-    return renderer("json").ReportLoader()
+    from auditor.saved import ReportLoader
+
+    return ReportLoader()
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -509,8 +511,9 @@ def _profile_show(reference: str) -> int:
 
 
 def _schema(fleet: bool) -> int:
-    module = renderer("json")
-    sys.stdout.write(module.fleet_schema_text() if fleet else module.schema_text())
+    from auditor.schema import fleet_schema_text, schema_text
+
+    sys.stdout.write(fleet_schema_text() if fleet else schema_text())
     return EXIT_OK
 
 

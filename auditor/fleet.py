@@ -148,11 +148,6 @@ def shown(result: Result) -> Status:
     return result.status if counted is Status.PASS else counted
 
 
-# The fleet document's version (reports/fleet.schema.json); semantic versioning as the
-# report's: a minor version only adds optional keys.
-FLEET_SCHEMA_VERSION = "1.0.0"
-
-
 def entry(member: Member) -> dict[str, object]:
     """One host as fleet JSON and NDJSON give it (fleet.schema.json#/definitions/host)."""
     return {

@@ -22,6 +22,31 @@ TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as
 if TYPE_CHECKING:
     from typing import Any, Callable
 
+# The report's schema version. Semantic versioning: a minor version only adds optional keys
+# (see report.schema.json). The fleet document's is FLEET_SCHEMA_VERSION.
+SCHEMA_VERSION = "1.4.0"
+FLEET_SCHEMA_VERSION = "1.0.0"
+# Shipped as package data beside the renderers (reports/ installs as auditor.reports).
+SCHEMA_FILE = "report.schema.json"
+FLEET_SCHEMA_FILE = "fleet.schema.json"
+
+
+def schema_text() -> str:
+    """The published JSON Schema (draft-07) of one host's report."""
+    return _shipped(SCHEMA_FILE)
+
+
+def fleet_schema_text() -> str:
+    """The published JSON Schema of the fleet document (and of one NDJSON line)."""
+    return _shipped(FLEET_SCHEMA_FILE)
+
+
+def _shipped(name: str) -> str:
+    from importlib.resources import files
+
+    return files("auditor.reports").joinpath(name).read_text(encoding="utf-8")
+
+
 # Compiled validators by schema text: compiling costs milliseconds, a fleet loads thousands
 # of documents against the same schema.
 _COMPILED: dict[str, Callable[[Any], Any]] = {}

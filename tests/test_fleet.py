@@ -16,6 +16,7 @@ from auditor.fleet import Member, Summary
 from auditor.model import Status
 from auditor.reports import html, junit, text
 from auditor.reports import json as json_report
+from auditor.saved import ReportLoader
 from tests.conftest import HOSTS, audit_report
 from tests.reports.test_renderers import matrix_rows, parse_page, xsd_validate
 from tests.test_cli import run_cli
@@ -190,7 +191,7 @@ def test_a_hostile_host_name_stays_inside_the_pages_folder(tmp_path, member_repo
 
 def _members(report_path: str, hosts: int) -> Summary:
     """`hosts` members made from one saved report, every tenth failing."""
-    report = json_report.ReportLoader().load(report_path)
+    report = ReportLoader().load(report_path)
     failing = audit_report(HOSTS / "iommu-not-enabled")
     summary = Summary()
     for index in range(hosts):
@@ -204,7 +205,7 @@ def test_fleet_outputs_stay_small_per_host(member_report):
     hosts = 2_000
     summary = _members(member_report, hosts)
     page = html.Fleet(now=0)
-    report = json_report.ReportLoader().load(member_report)
+    report = ReportLoader().load(member_report)
     for member in summary.members:
         page.add(report, member)
     size = len("".join(page.chunks(summary)).encode())
@@ -224,7 +225,7 @@ def test_every_failing_host_is_named_in_a_summary_of_10000(member_report):
 def test_ndjson_and_json_stream_each_host_as_it_is_added(member_report):
     from auditor.reports import ndjson
 
-    report = json_report.ReportLoader().load(member_report)
+    report = ReportLoader().load(member_report)
     lines, document = ndjson.Fleet(), json_report.Fleet()
     member = Member(report, "hv-1")
     lines.add(report, member)
@@ -234,7 +235,7 @@ def test_ndjson_and_json_stream_each_host_as_it_is_added(member_report):
 
 
 def test_junit_fleet_is_spooled_not_held(member_report):
-    report = json_report.ReportLoader().load(member_report)
+    report = ReportLoader().load(member_report)
     suites = junit.Fleet()
     for _ in range(3):
         suites.add(report)

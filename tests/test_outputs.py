@@ -12,6 +12,7 @@ from auditor import diff
 from auditor.model import DeviceResult, Outcome, Status
 from auditor.record import replace
 from auditor.reports import json as json_report
+from auditor.saved import ReportLoader
 from tests.conftest import HOSTS
 from tests.reports.sample import sample_report
 from tests.reports.test_renderers import matrix_rows, parse_page, xsd_validate
@@ -36,7 +37,7 @@ def test_one_audit_writes_every_file_format(tmp_path):
     done = run_cli("audit", "--root", str(HOSTS / "gpu-shares-group-with-usb"), *args)
     assert done.returncode == 1, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths.values())
-    report = json_report.ReportLoader().load(str(paths["json"]))
+    report = ReportLoader().load(str(paths["json"]))
     assert report.verdict() is Status.FAIL
     xsd_validate(paths["junit"].read_text())
     assert "iommu.group-isolation" in "".join(parse_page(paths["html"].read_text()).text)
@@ -330,7 +331,7 @@ def test_unreachable_hosts_are_listed_and_never_pass(tmp_path):
     assert run_cli("report", "--unreachable", "hv-b=down", "--json", str(saved)).returncode == 3
     data = json.loads(saved.read_text())
     assert (data["collected_at"], data["results"], data["stale"]) == (None, [], "down")
-    report = json_report.ReportLoader().load(str(saved))
+    report = ReportLoader().load(str(saved))
     assert not report.collected and report.verdict() is Status.ERROR
 
 

@@ -18,6 +18,7 @@ from auditor.model import Status
 from auditor.record import replace
 from auditor.reports import html, junit, nagios, prometheus, text
 from auditor.reports import json as json_report
+from auditor.saved import ReportLoader
 from tests.conftest import FIXTURES
 from tests.reports.sample import (
     HOSTILE,
@@ -61,7 +62,7 @@ def test_full_expected_output(name):
 
 
 def test_json_validates_and_round_trips():
-    loader = json_report.ReportLoader()
+    loader = ReportLoader()
     written = json_report.render(sample_report())
     again = loader.parse(json.loads(written))
     assert json_report.render(again) == written
@@ -93,7 +94,7 @@ def test_invalid_reports_are_refused_with_the_place(mutate, message):
     data = json.loads(json_report.render(sample_report()))
     mutate(data)
     with pytest.raises(ReportError) as caught:
-        json_report.ReportLoader().parse(data, "r.json")
+        ReportLoader().parse(data, "r.json")
     assert str(caught.value).startswith("r.json: ")
     assert message in str(caught.value)
 
@@ -103,9 +104,9 @@ def test_loading_a_file_that_is_not_json(tmp_path):
     path = tmp_path / "r.json"
     path.write_bytes(b"\x00\xffnot json")
     with pytest.raises(ReportError, match=r"r\.json: not JSON"):
-        json_report.ReportLoader().load(str(path))
+        ReportLoader().load(str(path))
     with pytest.raises(ReportError, match="No such file"):
-        json_report.ReportLoader().load(str(tmp_path / "missing.json"))
+        ReportLoader().load(str(tmp_path / "missing.json"))
 
 
 # --- JUnit ---------------------------------------------------------------------------------
