@@ -164,7 +164,7 @@ def _devices(identifiers: list[str]) -> tuple[str, ...]:
 
 def _snapshot(args: argparse.Namespace) -> int:
     from auditor.registry import load_checks
-    from auditor.sources import collect
+    from auditor.sources import collector
     from auditor.sources.snapshot import reads
 
     if args.print_collector:
@@ -179,15 +179,15 @@ def _snapshot(args: argparse.Namespace) -> int:
         raise UsageError(f"--root {args.root}: not a folder")
     check_target("-o", args.output)
     patterns = reads(load_checks())
-    collector = collect.snapshot(args.root, patterns)
+    collected = collector.snapshot(args.root, patterns)
     import io
 
     archive = io.BytesIO()
-    collect.write_archive(collector, patterns, archive)
+    collector.write_archive(collected, patterns, archive)
     # Mode 0600: a snapshot may hold what only root could read on the host.
     write_file("-o", args.output, archive.getvalue(), 0o600)
     if not args.quiet:
-        print(f"hostaudit: {collect.summary(collector)}; wrote {args.output}", file=sys.stderr)
+        print(f"hostaudit: {collector.summary(collected)}; wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -389,9 +389,9 @@ def check_target(option: str, path: str) -> None:
 def write_file(
     option: str, path: str, data: bytes | Iterable[str], mode: int | None = None
 ) -> None:
-    """Write one output file atomically (collect.write_file), errors named by option.
+    """Write one output file atomically (collector.write_file), errors named by option.
     `data`: the bytes, or text in pieces (each encoded as it is written)."""
-    from auditor.sources.collect import write_file as write_atomic
+    from auditor.sources.collector import write_file as write_atomic
 
     def write(handle: BinaryIO) -> None:
         if isinstance(data, bytes):

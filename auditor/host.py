@@ -18,7 +18,7 @@ from auditor.errors import (
     UnreadableError,
 )
 from auditor.sources.base import DIR, Reader
-from auditor.sources.collect import FILE_LIMIT, LinkLoopError, Resolver
+from auditor.sources.rootfs import FILE_LIMIT, LinkLoopError, Resolver
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 from auditor.record import field, record, replace
-from auditor.sources.collect import redact_secrets
+from auditor.sources.secrets import redact_secrets
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 

@@ -96,8 +96,7 @@ def fleet_run(paths: list[str], out: str) -> list[str]:
 def validators(report_path: str, runs: int = 200) -> dict[str, float]:
     """Milliseconds per report for jsonschema (where installed) and fastjsonschema."""
     sys.path.insert(0, os.path.join(HERE, ".."))
-    from auditor.schema import schema_text
-    from auditor.schema import Validator
+    from auditor.schema import Validator, schema_text
 
     schema = json.loads(schema_text())
     with open(report_path, encoding="utf-8") as handle:

@@ -226,7 +226,7 @@ class Fleet:
         import re
 
         from auditor.errors import UsageError
-        from auditor.sources.collect import write_file
+        from auditor.sources.collector import write_file
 
         assert self.pages is not None
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", host)[:64].lstrip(".") or "host"

@@ -10,7 +10,7 @@ so for a plain value the last one wins.
 from __future__ import annotations
 
 from auditor.record import record
-from auditor.sources.collect import redact_secrets
+from auditor.sources.secrets import redact_secrets
 
 _SPACE = " \t\n\r\v\f"
 

@@ -64,7 +64,7 @@ def _is_snapshot_archive(path: str) -> bool:
     the collector writes it: the first header of a gzip'd or plain tar, nothing more."""
     import zlib
 
-    from auditor.sources.collect import FORMAT
+    from auditor.sources.collector import FORMAT
 
     try:
         with open(path, "rb") as handle:

@@ -1,7 +1,7 @@
 """A folder as a host: the live "/" or a root (a mounted image, an unpacked snapshot).
 
 The system calls and their safety rules (no link followed out of the root, no device node
-opened, one read budget) are collect.RootFS's, shared with the stand-alone collector.
+opened, one read budget) are rootfs.RootFS's, shared with the stand-alone collector.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from auditor.errors import (
     UsageError,
 )
 from auditor.sources.base import DIR, FILE, LINK, OTHER, Node, Reader
-from auditor.sources.collect import BudgetError, RootFS, read_kmsg_records
+from auditor.sources.rootfs import BudgetError, RootFS, read_kmsg_records
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:

@@ -18,8 +18,9 @@ from auditor.errors import (
     ReadBudgetError,
     UnreadableError,
 )
-from auditor.sources import collect
+from auditor.sources import collector
 from auditor.sources.base import FILE, Node, Reader
+from auditor.sources.rootfs import KMSG_LIMIT
 from auditor.sources.tarindex import ArchiveError
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -37,13 +38,13 @@ FAILURES: dict[str, type[HostError] | type[ReadBudgetError]] = {
 MANIFEST = "manifest.json"
 MANIFEST_LIMIT = 16 << 20
 
-# What a manifest may hold (collect.manifest() writes it); validated before any of it is
+# What a manifest may hold (collector.manifest() writes it); validated before any of it is
 # used, by auditor.schema. The collector's own output is checked against it by the suite.
 MANIFEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["format", "format_version", "unreadable", "listed_only", "kmsg"],
     "properties": {
-        "format": {"const": collect.FORMAT},
+        "format": {"const": collector.FORMAT},
         "format_version": {"type": "integer", "minimum": 1},
         "tool_version": {"type": "string"},
         "created": {"type": "string", "maxLength": 64},
@@ -183,8 +184,8 @@ def open_snapshot(path: str) -> SnapshotReader:
     from auditor.sources.archive import ArchiveReader
     from auditor.sources.tarindex import TarIndex
 
-    index = TarIndex(path, top=collect.FORMAT)
-    top = ArchiveReader(index, f"/{collect.FORMAT}")
+    index = TarIndex(path, top=collector.FORMAT)
+    top = ArchiveReader(index, f"/{collector.FORMAT}")
     try:
         manifest, kmsg = _records(top, path)
         if top.stat("/root").kind != "dir":
@@ -195,7 +196,7 @@ def open_snapshot(path: str) -> SnapshotReader:
     except BaseException:
         index.close()
         raise
-    return SnapshotReader(ArchiveReader(index, f"/{collect.FORMAT}/root"), manifest, kmsg, path)
+    return SnapshotReader(ArchiveReader(index, f"/{collector.FORMAT}/root"), manifest, kmsg, path)
 
 
 def _records(top: Reader, name: str) -> tuple[dict[str, Any], list[bytes] | None]:
@@ -210,7 +211,7 @@ def _records(top: Reader, name: str) -> tuple[dict[str, Any], list[bytes] | None
     kmsg = None
     if manifest["kmsg"]:
         try:
-            records = top.read("/kmsg", collect.KMSG_LIMIT)
+            records = top.read("/kmsg", KMSG_LIMIT)
         except HostError:
             raise ArchiveError(name, "the manifest promises a kernel log (kmsg) it lacks") from None
         kmsg = records.split(b"\0") if records else []
@@ -227,14 +228,14 @@ def parse_manifest(data: bytes, name: str) -> dict[str, Any]:
         raise ArchiveError(name, f"{MANIFEST}: nested too deeply") from None
     except ValueError as exc:
         raise ArchiveError(name, f"{MANIFEST} cannot be read: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != collect.FORMAT:
-        raise ArchiveError(name, f"{MANIFEST}: not a {collect.FORMAT} manifest")
+    if not isinstance(manifest, dict) or manifest.get("format") != collector.FORMAT:
+        raise ArchiveError(name, f"{MANIFEST}: not a {collector.FORMAT} manifest")
     version = manifest.get("format_version")
-    if isinstance(version, int) and version > collect.FORMAT_VERSION:
+    if isinstance(version, int) and version > collector.FORMAT_VERSION:
         raise ArchiveError(
             name,
             f"snapshot format {version!r} is newer than this hostaudit reads "
-            f"({collect.FORMAT_VERSION}): upgrade hostaudit",
+            f"({collector.FORMAT_VERSION}): upgrade hostaudit",
         )
     errors = Validator(MANIFEST_SCHEMA).errors(manifest)
     if errors:

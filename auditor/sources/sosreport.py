@@ -21,7 +21,7 @@ import os
 
 from auditor.errors import FileMissingError, HostError, NotCollectedError
 from auditor.sources.base import DIR, FILE, Node, Reader, utc
-from auditor.sources.collect import FILE_LIMIT, LinkLoopError, Resolver
+from auditor.sources.rootfs import FILE_LIMIT, LinkLoopError, Resolver
 from auditor.sources.tarindex import ArchiveError
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 
 from auditor.errors import UsageError
-from auditor.sources.collect import MAX_MEMBERS, EscapeError, LinkLoopError, Resolver
+from auditor.sources.rootfs import MAX_MEMBERS, EscapeError, LinkLoopError, Resolver
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from auditor.parsers import (
     qemu,
     selinux,
 )
-from auditor.sources.collect import redact_secrets, scrub_boot
+from auditor.sources.secrets import redact_secrets, scrub_boot
 from tests.hostile.builders import END, MiB, copy_root, header, member, run, snapshot_archive, write
 from tests.hostile.builders import manifest as manifest_bytes
 
