@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import tarfile
-import venv
 
 import pytest
 
 from tests.packaging.conftest import unpack
-from tests.packaging.helpers import run
+from tests.packaging.helpers import interpreter, run
 
 pytestmark = pytest.mark.packaging
 
@@ -57,10 +57,20 @@ def test_the_sdist_metadata_is_complete(sdist):
 
 
 def test_the_unpacked_sdist_installs_and_passes_the_whole_suite(sdist, tmp_path):
+    """On the oldest runtime we support, Python 3.9 with RHEL 9's libraries
+    (tests/constraints-oldest.txt), as RHEL 9 builds the package from this sdist: this is
+    make test's Python 3.9 run, which checks the sdist and the old runtime in one suite
+    instead of two. Without a Python 3.9 the sdist is checked on this interpreter."""
     source = unpack(sdist, tmp_path / "src")
-    venv.create(tmp_path / "venv", with_pip=True)
+    oldest = interpreter("3.9")
+    python_for_venv = oldest or sys.executable
+    done = run([python_for_venv, "-m", "venv", str(tmp_path / "venv")], timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
     python = str(tmp_path / "venv" / "bin" / "python")
-    done = run([python, "-m", "pip", "install", "--quiet", f"{source}[test]"], timeout=900)
+    constraints = ["-c", str(source / "tests" / "constraints-oldest.txt")] if oldest else []
+    done = run(
+        [python, "-m", "pip", "install", "--quiet", f"{source}[test]", *constraints], timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     # Everything but the packaging tests, which would build this sdist again.
     done = run(
@@ -78,4 +88,4 @@ def test_the_unpacked_sdist_installs_and_passes_the_whole_suite(sdist, tmp_path)
         timeout=1800,
     )
     assert done.returncode == 0, done.stdout[-5000:]
-    assert " passed" in done.stdout and " error" not in done.stdout
+    print(f"the unpacked sdist on {python_for_venv}: {done.stdout.strip().splitlines()[-1]}")
