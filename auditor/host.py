@@ -15,10 +15,11 @@ from auditor.errors import (
     FileMissingError,
     HostError,
     NotCollectedError,
+    ReadBudgetError,
     UnreadableError,
 )
 from auditor.sources.base import DIR, Reader
-from auditor.sources.rootfs import FILE_LIMIT, LinkLoopError, Resolver
+from auditor.sources.rootfs import FILE_LIMIT, READ_BUDGET, LinkLoopError, Resolver
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ _MAGIC = ("*", "?", "[")
 class Host:
     """A read-only view of one host's files."""
 
-    def __init__(self, root: str | Reader = "/") -> None:
+    def __init__(self, root: str | Reader = "/", budget: int = READ_BUDGET) -> None:
         if isinstance(root, Reader):
             reader = root
         else:
@@ -53,6 +54,11 @@ class Host:
         # The live kernel resolves links itself: nothing lies outside "/".
         self._resolver = None if reader.live else Resolver(reader.link_target)
         self._reads: dict[tuple[str, int], bytes | _Failure] = {}
+        # One read budget per audit, whatever the reader: every byte of file content the
+        # host hands out counts, so a hostile root, archive or remote host is read at most
+        # READ_BUDGET (plus the one file that crosses it) before reads are refused.
+        self.budget = budget
+        self.spent = 0
         self._kmsg: list[bytes] | _Failure | None = None
         self._trace: set[str] | None = None
         # Facts derived from reads (a PCI device's attributes), kept for the audit as the
@@ -125,9 +131,15 @@ class Host:
         return _once(self._reads, (path, limit), lambda: self._read(path, limit))
 
     def _read(self, path: str, limit: int) -> bytes:
+        if self.spent >= self.budget:
+            raise ReadBudgetError(
+                path, f"the read budget of {self.budget >> 20} MiB for one run is spent"
+            )
         real = self._resolve(path)
         try:
-            return self.reader.read(real, limit)
+            data = self.reader.read(real, limit)
+            self.spent += len(data)
+            return data
         except HostError as exc:  # named by the path asked for, not the one it led to
             raise type(exc)(path, exc.detail) from None
         except NotCollectedError as exc:

@@ -165,3 +165,32 @@ def test_permission_denied_is_needs_root(world_dir):
     )
     assert done.returncode == 0, done.stderr
     assert "needs root: /sys/firmware/acpi/tables/DMAR: needs root" in done.stdout
+
+
+def test_the_read_budget_is_the_hosts_whatever_the_reader():
+    """A new reader (here: files held in memory) is one class: Host counts what it reads
+    against one budget and refuses reads once it is spent, the file that crossed it
+    included, never the reader."""
+    from auditor.errors import ReadBudgetError
+    from auditor.sources.base import FILE, Node, Reader
+
+    files = {f"/f{n}": bytes(1000) for n in range(10)}
+
+    class Memory(Reader):
+        def link_target(self, path):
+            return None
+
+        def stat(self, path):
+            return Node(FILE, 1000)
+
+        def listdir(self, path):
+            return sorted(name.lstrip("/") for name in files)
+
+        def read(self, path, limit):
+            return files[path]
+
+    host = Host(Memory(), budget=2500)
+    assert [len(host.read_bytes(f"/f{n}")) for n in range(3)] == [1000, 1000, 1000]
+    with pytest.raises(ReadBudgetError, match="read budget"):
+        host.read_bytes("/f3")
+    assert host.read_bytes("/f0") == bytes(1000)  # what was read stays readable
