@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 ALL = "*"  # build_parser(ALL): every subcommand's arguments (man page, completions)
 FORMATS = ("text", "json", "ndjson", "html", "junit", "prometheus", "nagios")
 FILE_FORMATS = ("json", "ndjson", "html", "junit", "prometheus")
-# What can hold many hosts (`hostaudit report A.json B.json ...`).
+# What can hold many hosts (`hostaudit report A.json B.json ...`), and of those what is
+# written to standard output as each host is read (their Fleet has take()).
 FLEET_FORMATS = ("text", "json", "ndjson", "html", "junit")
+STREAMING_FORMATS = ("json", "ndjson")
 PLAN_FORMATS = ("text", "sh", "ansible", "json")
 
 EPILOG = """exit codes (audit, report):

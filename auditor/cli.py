@@ -12,7 +12,7 @@ import itertools
 import os
 import sys
 
-from auditor.arguments import FILE_FORMATS, FLEET_FORMATS
+from auditor.arguments import FILE_FORMATS, FLEET_FORMATS, STREAMING_FORMATS
 from auditor.errors import AuditorError, UsageError
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -264,7 +264,7 @@ def _fleet(args: argparse.Namespace, placeholders: list[Report]) -> int:
         verdicts.add(member.verdict)
         for _, target, builder in builders:
             builder.add(report, member)
-            if target == "-" and hasattr(builder, "take"):
+            if target == "-" and args.format in STREAMING_FORMATS:
                 for chunk in builder.take():
                     _print(chunk)
     code = _exit_code(verdicts)
