@@ -37,10 +37,17 @@ $(VENV)/.test-installed: pyproject.toml
 
 # One failing run does not hide the others: every run goes, and make test fails at the end
 # if any did.
+# The Python 3.13 run goes beside the main one: they share nothing (each its own virtual
+# environment and temporary folders; only the main run builds packages), and much of the
+# main run waits on pip, dpkg and rpmbuild. Its output is kept and printed after the main
+# run's, so the two never interleave.
 test: $(VENV)/.test-installed test-system-deps lint
-	@status=0; \
+	@status=0; log=$$(mktemp); \
+	$(MAKE) --no-print-directory test-pythons > $$log 2>&1 & other=$$!; \
+	trap 'kill $$other 2>/dev/null; rm -f $$log' INT TERM; \
 	$(BIN)/pytest || status=1; \
-	$(MAKE) --no-print-directory test-pythons || status=1; \
+	wait $$other || status=1; \
+	cat $$log; rm -f $$log; \
 	if [ $$status -ne 0 ]; then echo "make test: a run failed (see above)" >&2; fi; \
 	exit $$status
 
