@@ -26,9 +26,8 @@ from tests.test_cli import run_cli
 
 pytestmark = pytest.mark.live
 
-# Files whose counters move between two reads: compared with every number masked.
-# Files whose numbers change between two reads (interrupt counts, CPU time and clocks, free
-# memory): compared with their numbers masked.
+# Files whose counters move between two reads (interrupts, CPU time, clocks, free memory):
+# compared with every number masked.
 VOLATILE = ("/proc/interrupts", "/proc/stat", "/proc/cpuinfo", "/proc/meminfo")
 # Folders of patterns like /sys/bus/pci/devices/*/config: at most this many matches each.
 MAX_MATCHES = 400
