@@ -24,7 +24,7 @@ audit: $(VENV)/.installed
 	esac; \
 	exit $$code
 
-# --- make test: lint, type-check, the suite, then the suite on Python 3.13 ---------------------
+# --- make test: lint, type-check, the suite, and beside it the suite on Python 3.13 ------------
 # The suite includes tests/packaging: the sdist (unpacked, installed on Python 3.9 with RHEL
 # 9's libraries, whole suite run in it: that is the Python 3.9 run, sdist and oldest runtime
 # checked by one suite instead of two), make pyz run by Python 3.9 and 3.13, the .deb (root
