@@ -134,12 +134,13 @@ class Summary:
         return sorted(rows, key=lambda row: (-row[1], -row[2], -row[3], row[0]))
 
     def stale(self) -> list[Member]:
-        """Hosts read, but not recently enough (or when is not known)."""
-        return [member for member in self.ordered() if member.read and member.stale]
+        """Hosts read, but not recently enough (or when is not known), by name."""
+        found = [member for member in self.members if member.read and member.stale]
+        return sorted(found, key=lambda member: member.name)
 
     def unreachable(self) -> list[Member]:
-        """Hosts the run did not read at all."""
-        return [member for member in self.ordered() if not member.read]
+        """Hosts the run did not read at all, by name."""
+        return sorted((m for m in self.members if not m.read), key=lambda m: m.name)
 
 
 def shown(result: Result) -> Status:

@@ -195,6 +195,12 @@ LETTERS = {
 }
 
 
+# The matrix's columns at most: a fleet knows a few dozen check ids at most (the built-in
+# ones, over a few versions), but saved reports are hostile, and a cell per host per id
+# would grow with hosts x ids. Further checks are in the table of checks below it.
+MATRIX_COLUMNS = 40
+
+
 class Fleet:
     """The fleet page, small at 10,000 hosts: the summary, the checks by how many hosts fail
     them, a host x check matrix with the failing hosts first, and for each host that does
@@ -211,13 +217,13 @@ class Fleet:
         self.pages = pages  # the folder for one page per host, or None
         self.link = link if link is not None else pages  # that folder as the page links it
         self.titles: dict[str, str] = {}
-        self.files: dict[str, str] = {}  # member name -> its page's file name
+        self.files: dict[Member, str] = {}  # each host's page (two may share a name)
 
     def add(self, report: Report, member: Member) -> None:
         for result in report.results:
             self.titles.setdefault(result.check.id, result.check.title)
         if self.pages is not None:
-            self.files[member.name] = self._write_page(report, member.name, len(self.files))
+            self.files[member] = self._write_page(report, member.name, len(self.files))
 
     def _write_page(self, report: Report, host: str, index: int) -> str:
         """The host's own page, named by its position and its name made safe for a file
@@ -259,8 +265,7 @@ class Fleet:
         parts.append(f'</p>\n<p class="title">Made {escape(_utc(self.now))} UTC</p>\n')
         parts.append("</header>\n<main>\n")
         yield "".join(parts)
-        columns = list(summary.checks)
-        yield self._matrix(members, columns)
+        yield self._matrix(members, _columns(summary), len(summary.checks))
         yield self._checks(summary)
         yield from self._details(members)
         yield "</main>\n</body>\n</html>\n"
@@ -286,7 +291,7 @@ class Fleet:
             + "</table></section>\n"
         )
 
-    def _matrix(self, members: list[Member], columns: list[str]) -> str:
+    def _matrix(self, members: list[Member], columns: list[str], checks: int) -> str:
         """Hosts down (failing first), checks across (their ids written upwards, so that a
         dozen checks fit a 1400 px screen); a host's name links to what does not pass on
         it, its verdict to its own page (with --html-dir)."""
@@ -309,14 +314,16 @@ class Fleet:
             if member.hostname != member.name:  # the file's name is not the host's own
                 name += f' <span class="title">{escape(member.hostname)}</span>'
             verdict = _badge(member.verdict)
-            page = self.files.get(member.name)
+            page = self.files.get(member)
             if page is not None and self.link is not None:
                 href = escape(f"{self.link.rstrip('/')}/{page}")
                 verdict = f'<a href="{href}">{verdict}</a>'
             rows.append(f"<tr><th>{name}</th><td>{verdict}</td>{''.join(cells)}</tr>")
+        hidden = checks - len(columns)
+        more = f" {hidden:,} more checks are only in the table below." if hidden > 0 else ""
         return (
             '<section><h2>Hosts and checks</h2><p class="title">F fail, E could not tell, '
-            "W warn, V waived, S skip, P pass; failing hosts first.</p>"
+            f"W warn, V waived, S skip, P pass; failing hosts first.{more}</p>"
             f'<div class="scroll"><table class="matrix"><tr><th>Host</th><th>Verdict</th>'
             f"{heads}</tr>\n" + "\n".join(rows) + "</table></div></section>\n"
         )
@@ -340,6 +347,18 @@ class Fleet:
                 f"{_badge(member.verdict)}</summary><ul>{''.join(items)}</ul></details>\n"
             )
         yield "</section>\n"
+
+
+def _columns(summary: Summary) -> list[str]:
+    """The matrix's checks: all of them, in the order the reports give them, or where there
+    are more than MATRIX_COLUMNS, those that fail, cannot tell or warn on most hosts."""
+    columns = list(summary.checks)
+    if len(columns) <= MATRIX_COLUMNS:
+        return columns
+    bad = (Status.FAIL, Status.ERROR, Status.WARN)
+    worst = sorted(columns, key=lambda c: -sum(summary.checks[c][s] for s in bad))
+    kept = set(worst[:MATRIX_COLUMNS])
+    return [check_id for check_id in columns if check_id in kept]
 
 
 def _utc(seconds: float) -> str:

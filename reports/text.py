@@ -169,9 +169,10 @@ def render_fleet(
     return "".join(tables.chunks(summary))
 
 
-# At most this many hosts are named per verdict in the summary: the rest are counted, and
-# the fleet JSON, NDJSON or --detail names them all. 10,000 failing hosts stay under 1 MB.
-HOSTS_LISTED = 5_000
+# The summary stays under 1 MB whatever the fleet, hostile reports included (ten thousand
+# failing hosts, check ids by the thousand): its lists stop when this many characters are
+# spent, and a line says how many more the fleet JSON or NDJSON names.
+TEXT_BUDGET = 900_000
 
 
 class Fleet:
@@ -236,17 +237,34 @@ def _summary(summary: Summary, colour: bool, width: int) -> Iterator[str]:
             f"  of the {summary.verdicts[Status.ERROR]:,} error: {len(unreachable):,} not "
             f"read, {len(stale):,} stale"
         )
+    room = [TEXT_BUDGET]
+
+    def listed(heading: str, rows: list[list[str]]) -> None:
+        """The heading, then rows (each its lines) while the budget lasts."""
+        lines.extend(["", heading])
+        for index, row in enumerate(rows):
+            cost = sum(len(line) + 1 for line in row)
+            if cost > room[0]:
+                more = len(rows) - index
+                lines.append(f"  ... and {more:,} more (--format ndjson names them all)")
+                return
+            room[0] -= cost
+            lines.extend(row)
+
     failing = summary.failing_checks()
     if failing:
-        lines += ["", "Checks that do not pass, by hosts:"]
-        id_width = max(len(printable(row[0])) for row in failing)
+        id_width = min(max(len(printable(row[0])) for row in failing), 40)
+        rows = []
         for check_id, fails, errors, warns in failing:
             counts = [
                 f"{fails:,} fail" if fails else "",
                 f"{errors:,} could not tell" if errors else "",
                 f"{warns:,} warn" if warns else "",
             ]
-            lines.append(f"  {printable(check_id):{id_width}}  {', '.join(c for c in counts if c)}")
+            rows.append(
+                [f"  {printable(check_id):{id_width}}  {', '.join(c for c in counts if c)}"]
+            )
+        listed("Checks that do not pass, by hosts:", rows)
     for status, heading in (
         (Status.FAIL, "Hosts that fail"),
         (Status.ERROR, "Hosts that could not be judged"),
@@ -254,32 +272,25 @@ def _summary(summary: Summary, colour: bool, width: int) -> Iterator[str]:
         named = [m for m in members if m.verdict is status and m.read and not m.stale]
         if not named:
             continue
-        lines += ["", f"{heading} ({len(named):,}):"]
         name_width = min(max(len(printable(m.name)) for m in named), 40)
-        for member in named[:HOSTS_LISTED]:
+        rows = []
+        for member in named:
             what = ", ".join(
                 printable(f.check_id) + (f" ({f.devices} devices)" if f.devices > 1 else "")
                 for f in member.findings
                 if f.status is status
             )
-            lines += _wrap(
-                what, width, f"  {printable(member.name):{name_width}}  ", " " * (name_width + 4)
-            )
-        if len(named) > HOSTS_LISTED:
-            lines.append(
-                f"  ... and {len(named) - HOSTS_LISTED:,} more (--format ndjson names them all)"
-            )
+            first = f"  {printable(member.name):{name_width}}  "
+            rows.append(_wrap(what, width, first, " " * (name_width + 4)))
+        listed(f"{heading} ({len(named):,}):", rows)
     for members_of, heading in ((stale, "Stale"), (unreachable, "Not read")):
         if not members_of:
             continue
-        lines += ["", f"{heading} ({len(members_of):,}):"]
         name_width = min(max(len(printable(m.name)) for m in members_of), 40)
-        for member in members_of[:HOSTS_LISTED]:
-            lines.append(
-                f"  {printable(member.name):{name_width}}  {printable(member.stale or '')}"
-            )
-        if len(members_of) > HOSTS_LISTED:
-            lines.append(f"  ... and {len(members_of) - HOSTS_LISTED:,} more")
+        rows = [
+            [f"  {printable(m.name):{name_width}}  {printable(m.stale or '')}"] for m in members_of
+        ]
+        listed(f"{heading} ({len(members_of):,}):", rows)
     # One line whatever the width, last: scripts read the verdict with `tail -n 1`.
     lines += ["", f"{hosts:,} hosts; verdict {summary.verdict.value}"]
     yield "\n".join(lines) + "\n"

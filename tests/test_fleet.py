@@ -242,3 +242,49 @@ def test_junit_fleet_is_spooled_not_held(member_report):
     document = "".join(suites.chunks())
     assert document.count("<testsuite ") == 3
     xsd_validate(document)
+
+
+def _many_checks(report, count: int, status: Status):
+    """The report with `count` results of distinct, long check ids, each `status`: what a
+    hostile saved report may hold (the schema bounds neither)."""
+    from auditor.model import outcome
+    from auditor.record import replace
+
+    model = report.results[0]
+    results = tuple(
+        replace(
+            model,
+            check=replace(model.check, id=f"hostile.check-{n:05d}-" + "x" * 40),
+            outcome=outcome(status, "broken " * 10),
+            blocking=True,
+        )
+        for n in range(count)
+    )
+    return replace(report, results=results)
+
+
+def test_hostile_reports_cannot_grow_the_summary_or_the_matrix(member_report):
+    """Ten thousand failing hosts with 13 long findings each keep the text summary under
+    1 MB (its lists stop and say how many more), and a thousand distinct check ids keep the
+    matrix to MATRIX_COLUMNS columns (a cell per host per id would be quadratic)."""
+    report = ReportLoader().load(member_report)
+    failing = _many_checks(report, 13, Status.FAIL)
+    summary = Summary()
+    for index in range(10_000):
+        summary.add(Member(failing, f"hv-{index:05d}"))
+    out = "".join(text.Fleet().chunks(summary))
+    assert len(out.encode()) < 1e6
+    assert "more (--format ndjson names them all)" in out
+    assert out.endswith("10,000 hosts; verdict fail\n")
+
+    wide = _many_checks(report, 1_000, Status.WARN)
+    summary = Summary()
+    page = html.Fleet(now=0)
+    for index in range(20):
+        member = Member(wide, f"hv-{index}")
+        summary.add(member)
+        page.add(wide, member)
+    document = "".join(page.chunks(summary))
+    matrix = document.split("<h2>Hosts and checks</h2>", 1)[1].split("</table>", 1)[0]
+    assert matrix.count('<th class="up">') == html.MATRIX_COLUMNS
+    assert f"{1_000 - html.MATRIX_COLUMNS:,} more checks are only in the table below" in matrix
