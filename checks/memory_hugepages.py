@@ -14,7 +14,7 @@ of the guest's memory over its nodes is in <numa>, which this check does not rea
 from __future__ import annotations
 
 from auditor.context import LIBVIRT_QEMU, Context
-from auditor.errors import HostError, NotCollectedError
+from auditor.errors import FileMissingError, HostError, NotCollectedError
 from auditor.model import Check, Evidence, Outcome, Severity, Status, outcome
 
 TYPE_CHECKING = False  # typing costs 2 ms at start-up; mypy treats this name as True
@@ -38,6 +38,7 @@ CHECK = Check(
         f"{LIBVIRT_QEMU}/*.xml",
         HUGEPAGES,
         f"{HUGEPAGES}/hugepages-*/nr_hugepages",
+        f"{HUGEPAGES}/hugepages-*/nr_overcommit_hugepages",
         MEMINFO,
     ),
     remediation=(
@@ -76,7 +77,7 @@ def run(ctx: Context) -> Outcome:
         pools = _pools(ctx)
     except NotCollectedError:
         return outcome(Status.SKIP, f"{HUGEPAGES} was not collected: the pools cannot be read")
-    except HostError as exc:
+    except (HostError, ValueError) as exc:
         return outcome(Status.ERROR, f"cannot read the hugepage pools: {exc}")
     default = _default_size(ctx)
     evidence = [Evidence(HUGEPAGES, _shown(pools) or "(no pools)")]
@@ -84,6 +85,7 @@ def run(ctx: Context) -> Outcome:
         evidence.append(Evidence(MEMINFO, f"Hugepagesize: {default} kB"))
     failures: list[str] = []
     unknown: list[str] = []
+    surplus: list[str] = []  # guests that fit only with pages allocated at their start
     needs: dict[int, int] = {}
     for source, domain in backed:
         need = _need(domain, default)
@@ -93,21 +95,30 @@ def run(ctx: Context) -> Outcome:
             continue
         size, pages = need
         needs[size] = needs.get(size, 0) + pages
-        reserved = pools.get(size)
-        if reserved is None:
+        if size not in pools:
             failures.append(
                 f"{domain.name} needs {pages} {_size(size)} pages: no pool of that size"
             )
-        elif reserved < pages:
+            continue
+        reserved, overcommit = pools[size]
+        if reserved + overcommit < pages:
             failures.append(f"{domain.name} needs {pages} {_size(size)} pages, {reserved} reserved")
+        elif reserved < pages:
+            surplus.append(
+                f"{domain.name} needs {pages} {_size(size)} pages, {reserved} reserved: the rest "
+                f"only as surplus pages (nr_overcommit_hugepages {overcommit}), allocated at its "
+                "start if that much memory is free and unfragmented"
+            )
     if failures:
         return outcome(Status.FAIL, "; ".join(failures), evidence)
     if unknown:
         return outcome(Status.ERROR, "cannot tell: " + "; ".join(unknown), evidence)
+    if surplus:
+        return outcome(Status.WARN, "; ".join(surplus), evidence)
     short = [
-        f"{pages} {_size(size)} pages for all of them, {pools[size]} reserved"
+        f"{pages} {_size(size)} pages for all of them, {pools[size][0]} reserved"
         for size, pages in sorted(needs.items())
-        if pools[size] < pages
+        if pools[size][0] < pages
     ]
     if short:
         return outcome(
@@ -123,17 +134,31 @@ def run(ctx: Context) -> Outcome:
     )
 
 
-def _pools(ctx: Context) -> dict[int, int]:
-    """Reserved pages per page size in KiB, from hugepages-<size>kB/nr_hugepages."""
+def _pools(ctx: Context) -> dict[int, tuple[int, int]]:
+    """Per page size in KiB: (pages reserved, surplus pages the kernel may allocate on
+    demand), from hugepages-<size>kB/nr_hugepages and nr_overcommit_hugepages
+    (Documentation/admin-guide/mm/hugetlbpage.rst). ValueError for a value that is no
+    count: a pool that cannot be read is never taken for an empty one."""
     pools = {}
     for name in ctx.host.listdir(HUGEPAGES):
         if not (name.startswith("hugepages-") and name.endswith("kB")):
             continue
         size = name[len("hugepages-") : -len("kB")]
         if size.isdigit():
-            text = ctx.host.read_text(f"{HUGEPAGES}/{name}/nr_hugepages", limit=64).strip()
-            pools[int(size)] = int(text) if text.isdigit() else 0
+            folder = f"{HUGEPAGES}/{name}"
+            reserved = _count(ctx.host.read_text(f"{folder}/nr_hugepages", limit=64), folder)
+            try:
+                text = ctx.host.read_text(f"{folder}/nr_overcommit_hugepages", limit=64)
+            except FileMissingError:  # a capture without it: no surplus is counted on
+                text = "0"
+            pools[int(size)] = (reserved, _count(text, folder))
     return pools
+
+
+def _count(text: str, folder: str) -> int:
+    if not text.strip().isdigit():
+        raise ValueError(f"{folder}: {text.strip()[:40]!r} is not a page count")
+    return int(text.strip())
 
 
 def _default_size(ctx: Context) -> int | None:
@@ -175,5 +200,8 @@ def _size(kib: int) -> str:
     return f"{kib} KiB"
 
 
-def _shown(pools: dict[int, int]) -> str:
-    return ", ".join(f"{_size(size)}: {count}" for size, count in sorted(pools.items()))
+def _shown(pools: dict[int, tuple[int, int]]) -> str:
+    return ", ".join(
+        f"{_size(size)}: {reserved}" + (f" (+{surplus} surplus)" if surplus else "")
+        for size, (reserved, surplus) in sorted(pools.items())
+    )

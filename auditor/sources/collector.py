@@ -163,6 +163,7 @@ READS = (
     "/sys/kernel/iommu_groups/*/reserved_regions",
     "/sys/kernel/mm/hugepages",
     "/sys/kernel/mm/hugepages/hugepages-*/nr_hugepages",
+    "/sys/kernel/mm/hugepages/hugepages-*/nr_overcommit_hugepages",
     "/sys/module",
     "/sys/module/iommufd",
     "/sys/module/iommufd/parameters/allow_unsafe_interrupts",

@@ -116,3 +116,19 @@ def test_the_parser_reads_memory_and_backing():
     assert parse_domain((LIBVIRT / "within-limit.xml").read_text()).hugepages == ()
     with pytest.raises(ValueError, match="no usable size"):
         parse_domain((LIBVIRT / "hugepages-1g.xml").read_text().replace("size='1'", "size='lots'"))
+
+
+def test_surplus_pages_warn_and_a_pool_that_is_no_count_cannot_be_told(make_host):
+    # nr_overcommit_hugepages lets the kernel allocate surplus pages at the guest's start
+    # (hugetlbpage.rst): the guest may start, when the memory is there: a warning, not a failure.
+    spec = host(("hugepages-default.xml",), {2048: 2048})
+    spec["/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages"] = "4096\n"
+    result = check("memory.hugepages", make_host(spec))
+    assert result.status is Status.WARN
+    assert result.message.startswith("hp-default needs 4096 2 MiB pages, 2048 reserved: the rest")
+    spec["/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages"] = "1000\n"
+    assert check("memory.hugepages", make_host(spec)).status is Status.FAIL
+    spec["/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"] = "lots\n"
+    unreadable = check("memory.hugepages", make_host(spec))
+    assert unreadable.status is Status.ERROR
+    assert "is not a page count" in unreadable.message
