@@ -155,6 +155,8 @@ def _device_case(hostname: str, result: Result, device: DeviceResult) -> ET.Elem
     message = xml_text(f"{device.address}: {device.message}")
     if result.status is Status.WAIVED:
         ET.SubElement(case, "skipped", {"message": xml_text(result.outcome.message)})
+    elif device.status is Status.WAIVED:  # this device's finding waived, others not
+        ET.SubElement(case, "skipped", {"message": message})
     elif result.blocking and (
         device.status in (Status.FAIL, Status.ERROR)
         or (device.status is Status.WARN and result.status is Status.WARN)
@@ -193,14 +195,31 @@ def _case(hostname: str, result: Result, stale_since: str) -> ET.Element:
     return case
 
 
+# A device's case names the check's remediation steps up to this many characters.
+DEVICE_STEPS_CHARS = 1000
+
+
 def _details(result: Result, device: DeviceResult | None = None) -> str:
-    """What CI servers show for a failure: the message, evidence, devices, remediation;
-    for one device's case, that device first."""
+    """What CI servers show for a failure: the message, evidence, devices, remediation.
+    One device's case holds that device and the first remediation steps only: the check's
+    message, evidence and steps name every device, and repeating them in each device's
+    case would grow with the square of the devices (4,000 functions: gigabytes). The
+    whole of it is in <system-out> once (single-host documents) and in the host's report."""
     outcome = result.outcome
-    lines = [f"{device.address}: {device.status.value}: {device.message}"] if device else []
-    lines += [outcome.message]
-    if not device:
-        lines += [f"  {d.address}: {d.status.value}: {d.message}" for d in outcome.devices]
+    if device is not None:
+        lines = [f"{device.address}: {device.status.value}: {device.message}"]
+        steps, room = [], DEVICE_STEPS_CHARS
+        for step in result.remediation:
+            room -= len(step)
+            if room < 0:
+                steps.append("(more in the host's report)")
+                break
+            steps.append(step)
+        if steps:
+            lines += ["remediation:"] + [f"  - {step}" for step in steps]
+        return "\n".join(lines)
+    lines = [outcome.message]
+    lines += [f"  {d.address}: {d.status.value}: {d.message}" for d in outcome.devices]
     if outcome.evidence:
         lines += ["evidence:"] + [f"  {e.source}: {e.value}" for e in outcome.evidence]
     if result.remediation:
@@ -228,6 +247,9 @@ def _system_out(report: Report, brief: bool) -> str:
             lines += ["", f"[{result.status.value}] {result.check.id} ({how}): " + text]
     if brief:
         return "\n".join(lines) + "\n"
+    for result in report.results:  # device checks' failures: their devices have the cases
+        if result.outcome.devices and result.counted_as in (Status.FAIL, Status.ERROR):
+            lines += ["", f"[{result.status.value}] {result.check.id}: " + _details(result)]
     for result in report.results:
         if result.status is Status.PASS:
             lines += ["", f"[pass] {result.check.id}: " + _details(result)]

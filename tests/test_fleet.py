@@ -288,3 +288,32 @@ def test_hostile_reports_cannot_grow_the_summary_or_the_matrix(member_report):
     matrix = document.split("<h2>Hosts and checks</h2>", 1)[1].split("</table>", 1)[0]
     assert matrix.count('<th class="up">') == html.MATRIX_COLUMNS
     assert f"{1_000 - html.MATRIX_COLUMNS:,} more checks are only in the table below" in matrix
+
+
+def test_junit_grows_linearly_with_a_hosts_failing_devices(member_report):
+    """A device check's case per device carries that device, not the check's message and
+    evidence (which name every device): N and 4N failing devices, 4x the document."""
+    from auditor.model import DeviceResult, Evidence, outcome
+    from auditor.record import replace
+
+    report = ReportLoader().load(member_report)
+
+    def failing(count: int) -> str:
+        devices = [
+            DeviceResult(f"0000:{n >> 8:02x}:{n & 0xFF:02x}.0", Status.FAIL, "x" * 60)
+            for n in range(count)
+        ]
+        result = replace(
+            report.results[0],
+            outcome=outcome(
+                Status.FAIL,
+                "; ".join(f"{d.address} {d.message}" for d in devices),
+                [Evidence(f"/sys/kernel/iommu_groups/{n}/devices", "y" * 60) for n in range(count)],
+                devices=devices,
+            ),
+            blocking=True,
+        )
+        return junit.render(replace(report, results=(result,)))
+
+    small, large = len(failing(500)), len(failing(2000))
+    assert large < 5 * small, (small, large)
