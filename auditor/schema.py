@@ -115,8 +115,10 @@ def _message(rule: str, schema: dict[str, Any], value: Any) -> str | None:
         return f"{missing[0]!r} is a required property" if missing else None
     if rule == "additionalProperties" and isinstance(value, dict):
         known = schema.get("properties", {})
-        extra = sorted(repr(key) for key in value if key not in known)
-        return f"Additional properties are not allowed ({', '.join(extra)} was unexpected)"
+        extra = sorted(_short(key) for key in value if key not in known)
+        shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        verb = "was" if len(extra) == 1 else "were"
+        return f"Additional properties are not allowed ({shown} {verb} unexpected)"
     if rule == "pattern":
         return f"{_short(value)} does not match {expected!r}"
     if rule == "minLength":
