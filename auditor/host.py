@@ -116,8 +116,8 @@ class Host:
             return path
         try:
             return self._resolver.resolve(path)
-        except LinkLoopError:
-            raise UnreadableError(path, "too many levels of symbolic links") from None
+        except LinkLoopError as error:  # or PathTooLongError: said by its strerror
+            raise UnreadableError(path, error.strerror or str(error)) from None
 
     def realpath(self, path: str) -> str:
         """The host path `path` resolves to (inside the root)."""

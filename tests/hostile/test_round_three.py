@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -163,6 +164,52 @@ def test_every_parser_is_linear(name):
     first = _seconds(parse, small)
     second = _seconds(parse, large)
     assert second < first * 6 + 0.02, f"{name}: {first:.4f}s for N, {second:.4f}s for 4N"
+
+
+def test_resolving_a_link_into_missing_folders_is_linear(tmp_path):
+    """A link whose target names folders that are not there, 1,000 and 4,000 bytes of it
+    (a link target is at most 4,095: PATH_MAX). Opening each level from the root down again
+    made it cubic: ten seconds an audit for 2,000 folders."""
+    from auditor.sources.rootfs import Resolver, RootFS
+
+    def resolve(target: str) -> None:
+        root = tmp_path / str(len(target))
+        (root / "etc").mkdir(parents=True, exist_ok=True)
+        if not (root / "etc/deep.conf").is_symlink():
+            (root / "etc/deep.conf").symlink_to(target)
+        with RootFS(str(root)) as fs:
+            assert Resolver(fs.link_target).resolve("/etc/deep.conf").endswith("/a/x.conf")
+
+    first = _seconds(resolve, "a/" * 500 + "x.conf")
+    second = _seconds(resolve, "a/" * 2000 + "x.conf")
+    assert second < first * 6 + 0.02, f"{first:.4f}s for N, {second:.4f}s for 4N"
+
+
+def test_links_into_a_deep_tree_stop_at_4096_bytes(tmp_path):
+    """Real folders 25 deep with names of 200 bytes: a link to the 20th (a 4,020-byte
+    target), and there a link 5 further. Links that each lead deeper would grow the resolved
+    path, and every path remembered on the way, with every link; beyond 4,096 bytes the
+    lookup is refused."""
+    from auditor.sources.rootfs import PathTooLongError, Resolver, RootFS
+
+    name = "d" * 200
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for level in range(1, 26):  # by descriptor: the whole path is beyond PATH_MAX
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+            if level == 20:
+                os.symlink("/".join([name] * 5), "more", dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.symlink("/".join([name] * 20), tmp_path / "start")
+    with RootFS(str(tmp_path)) as fs:
+        resolver = Resolver(fs.link_target)
+        assert resolver.resolve("/start") == "/" + "/".join([name] * 20)
+        with pytest.raises(PathTooLongError, match="resolves to more than 4096 bytes"):
+            resolver.resolve("/start/more/x")
 
 
 # -- 2. a 1 MiB /proc/cmdline in a snapshot ------------------------------------------------
