@@ -88,10 +88,7 @@ def _is_recovery(text: str) -> bool:
 def configured_boot(host: Host) -> BootConfig:
     """Find the boot loader and the command lines its next boot will use; parsed once per
     audit (iommu.cmdline-persistent and pci.driver-binding both ask)."""
-    key = ("boot", "config")
-    if key not in host.derived:
-        host.derived[key] = _configured_boot(host)
-    return host.derived[key]
+    return host.derive("boot", "config", lambda: _configured_boot(host))
 
 
 def _configured_boot(host: Host) -> BootConfig:

@@ -131,10 +131,7 @@ def sets_word(host: Host, path: str, name: str, word: str) -> bool:
 def detect(host: Host) -> BootChain:
     """The boot chain of the host, from the files its tools own; decided once per audit
     (each kernel-argument remediation and the plan ask)."""
-    key = ("boot", "chain")
-    if key not in host.derived:
-        host.derived[key] = _detect(host)
-    return host.derived[key]
+    return host.derive("boot", "chain", lambda: _detect(host))
 
 
 def _detect(host: Host) -> BootChain:

@@ -135,18 +135,16 @@ def iommu_vendor(host: Host) -> str | None:
 
 
 def running_cmdline(host: Host) -> tuple[Param, ...]:
-    """The running kernel's parameters; raises HostError if /proc/cmdline cannot be read."""
-    return parse_cmdline(host.read_text(CMDLINE))
+    """The running kernel's parameters; raises HostError if /proc/cmdline cannot be read.
+    Parsed once per audit: six checks ask."""
+    return host.derive("cmdline", CMDLINE, lambda: parse_cmdline(host.read_text(CMDLINE)))
 
 
 def kernel_release(host: Host) -> str | None:
     """The running kernel's release (`uname -r`), None if the root does not say: from
     /proc/sys/kernel/osrelease (a sosreport's `uname -a` is laid there), else /proc/version,
     else the kernel log's own 'Linux version' banner (init/version.c linux_banner)."""
-    key = ("kernel-release", "")
-    if key not in host.derived:
-        host.derived[key] = _release_file(host) or _release_from_log(host)
-    return host.derived[key]
+    return host.derive("kernel-release", "", lambda: _release_file(host) or _release_from_log(host))
 
 
 def _release_file(host: Host) -> str | None:
@@ -269,19 +267,7 @@ def kernel_log(host: Host) -> KernelLog:
 
     Raises HostError when neither can be read (the last error says why).
     """
-    key = ("kernel-log", "")
-    cached = host.derived.get(key)
-    if isinstance(cached, KernelLog):
-        return cached
-    if isinstance(cached, HostError):
-        raise cached
-    try:
-        log = _read_kernel_log(host)
-    except HostError as exc:
-        host.derived[key] = exc
-        raise
-    host.derived[key] = log
-    return log
+    return host.derive("kernel-log", "", lambda: _read_kernel_log(host))
 
 
 def _read_kernel_log(host: Host) -> KernelLog:

@@ -65,6 +65,12 @@ class Host:
         # reads are: the host does not change while it is audited. Keyed by (kind, name).
         self.derived: dict[tuple[str, str], Any] = {}
 
+    def derive(self, kind: str, name: str, compute: Callable[[], T]) -> T:
+        """compute(), once per audit: a fact derived from reads (a PCI device's attributes,
+        the parsed command line) is kept as the reads are, and a HostError it raised is
+        raised again to every later asker."""
+        return _once(self.derived, (kind, name), compute)
+
     def close(self) -> None:
         """Release what the reader holds open."""
         self.reader.close()
@@ -256,12 +262,11 @@ class _Failure:
         self.error, self.path, self.detail = type(exc), exc.path, exc.detail
 
 
-def _once(
-    store: dict[tuple[str, int], T | _Failure], key: tuple[str, int], load: Callable[[], T]
-) -> T:
+def _once(store: dict[Any, Any], key: tuple[str, Any], load: Callable[[], T]) -> T:
     """Load once per key; later calls get the same content, or the same failure raised anew."""
-    cached = store.get(key)
-    if cached is None:
+    if key in store:
+        cached = store[key]
+    else:
         try:
             cached = load()
         except HostError as exc:

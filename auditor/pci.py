@@ -66,10 +66,7 @@ def _hex_attribute(host: Host, path: str) -> int | None:
 def read_device(host: Host, address: str) -> PciDevice | None:
     """Read one device's sysfs attributes; None when the device does not exist. Derived
     once per audit: several checks ask for the same devices."""
-    key = ("pci", address)
-    if key not in host.derived:
-        host.derived[key] = _read_device(host, address)
-    return host.derived[key]
+    return host.derive("pci", address, lambda: _read_device(host, address))
 
 
 def _read_device(host: Host, address: str) -> PciDevice | None:
@@ -272,10 +269,11 @@ def attributes(host: Host, address: str) -> frozenset[str]:
     """The entries of a device's sysfs folder, listed once per audit: optional attributes
     (reset_method, physfn, driver_override) are looked up here instead of each failing to
     open on thousands of devices."""
-    key = ("pci-entries", address)
-    if key not in host.derived:
+
+    def listed() -> frozenset[str]:
         try:
-            host.derived[key] = frozenset(host.listdir(f"{DEVICES}/{address}"))
+            return frozenset(host.listdir(f"{DEVICES}/{address}"))
         except HostError:
-            host.derived[key] = frozenset()
-    return host.derived[key]
+            return frozenset()
+
+    return host.derive("pci-entries", address, listed)

@@ -9,6 +9,8 @@ so for a plain value the last one wins.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from auditor.record import record
 from auditor.sources.secrets import redact_secrets
 
@@ -22,7 +24,7 @@ class Param:
     name: str
     value: str | None
 
-    @property
+    @cached_property  # kept in the instance: a hostile line holds a million parameters
     def key(self) -> str:
         """The name compared as the kernel compares it: `-` and `_` are equal."""
         return self.name.replace("-", "_")
