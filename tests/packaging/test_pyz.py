@@ -17,16 +17,21 @@ INSTALLED = [sys.executable, "-m", "auditor"]
 
 
 @pytest.fixture(scope="module")
-def pyz(tmp_path_factory):
+def pyz(tmp_path_factory, checkout):
     if not shutil.which("make"):
         pytest.skip("needs make")
     out = tmp_path_factory.mktemp("pyz")
+    # What an earlier in-tree build left: a module since deleted from the sources must not
+    # reach the zip (pip builds in ./build).
+    stale = checkout / "build" / "lib" / "auditor" / "deleted_since.py"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("raise SystemExit('stale')\n")
     done = run(
         [
             "make",
             "-s",
             "-C",
-            str(REPO),
+            str(checkout),
             "pyz",
             f"PYTHON={sys.executable}",
             f"PYZ={out / 'hostaudit.pyz'}",
