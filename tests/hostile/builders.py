@@ -12,6 +12,7 @@ import bz2
 import gzip
 import io
 import json
+import math
 import os
 import resource
 import shutil
@@ -31,7 +32,7 @@ class Run:
     """What one limited CLI run did."""
 
     def __init__(self, code: int | None, stdout: str, stderr: str) -> None:
-        self.code = code  # None: killed at the time limit
+        self.code = code  # None: killed at the clock's limit; -SIGXCPU: at the processor's
         self.stdout = stdout
         self.stderr = stderr
 
@@ -52,17 +53,23 @@ def run(
     env: dict[str, str] | None = None,
     stdin: bytes | None = None,
 ) -> Run:
-    """`hostaudit ARGS` in a child process whose address space and run time are limited."""
+    """`hostaudit ARGS` in a child process whose address space and run time are limited.
+
+    `seconds` is processor time (RLIMIT_CPU: SIGXCPU beyond it), which other work on a busy
+    machine does not eat into; a child that waits without working (a FIFO, a lock) is killed
+    at ten times that on the clock."""
+    cpu = math.ceil(seconds)
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
     try:
         done = subprocess.run(
             [sys.executable, "-m", "auditor", *args],
             capture_output=True,
             preexec_fn=limit,
-            timeout=seconds,
+            timeout=seconds * 10,
             cwd=cwd,
             env=env,
             input=stdin,
