@@ -245,6 +245,57 @@ def test_an_existing_report_keeps_its_mode_and_owner(tmp_path):
     assert json.loads(report.read_text())["host"]["hostname"] == "intel-ready"
 
 
+@pytest.mark.parametrize("where", ["parse", "dispatch"])
+def test_sigterm_while_arguments_are_parsed_or_the_run_ends_is_exit_143(monkeypatch, capsys, where):
+    """Under load a SIGTERM landed while the arguments were still parsed (outside the try
+    that handled it) or as the run returned: a traceback, not 143."""
+    from auditor import arguments, cli
+
+    def terminated(*_):
+        cli._terminate(signal.SIGTERM, None)  # as the signal does: inside the handler
+
+    if where == "parse":
+        monkeypatch.setattr(arguments, "parse", terminated)
+    else:
+        monkeypatch.setattr(cli, "_dispatch", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        assert cli.main(["checks"]) == 128 + signal.SIGTERM
+    finally:
+        after = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, before)
+    assert "terminated (SIGTERM)" in capsys.readouterr().err
+    # After the run the handler is the one before it, so a late signal ends the process
+    # as signals do.
+    assert after == before
+
+
+def test_a_second_sigterm_does_not_break_off_the_clean_up():
+    from auditor import cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(cli.Terminated):
+            cli._terminate(signal.SIGTERM, None)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_after_a_run_the_previous_sigterm_handler_is_back(capsys):
+    from auditor import cli
+
+    def mine(*_):
+        pass
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert cli.main(["checks"]) == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def test_sigterm_leaves_no_temporary_files(tmp_path):
     sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
     from bench_audit import build_root
