@@ -24,19 +24,21 @@ audit: $(VENV)/.installed
 	esac; \
 	exit $$code
 
-# --- make test: lint, type-check, the suite, and beside it the packages and Python 3.13 ----
-# Four independent runs go at once, each in its own process with its own temporary folders:
+# --- make test: lint, type-check, the suite, and beside it the packages and other Pythons --
+# Five independent runs go at once, each in its own process with its own temporary folders
+# (and the package builds in their own copy of the checkout):
 #   the suite on the development interpreter, without the packaging tests (its output shown
 #     as it goes);
-#   tests/packaging on the same interpreter: the sdist (unpacked, installed on Python 3.9
-#     with RHEL 9's libraries, whole suite run in it: that is the Python 3.9 run, sdist and
-#     oldest runtime checked by one suite instead of two), make pyz run by Python 3.9 and
-#     3.13, the .deb (root and apt-get) and the RPM (rpmbuild); each skips with its reason
-#     where this machine cannot (pytest -ra lists them);
+#   tests/packaging on the same interpreter: the sdist, make pyz run by Python 3.9 and 3.13,
+#     the .deb (root and apt-get) and the RPM (rpmbuild); each skips with its reason where
+#     this machine cannot (pytest -ra lists them);
+#   the sdist unpacked, installed on Python 3.9 with RHEL 9's libraries and the whole suite
+#     run in it (tests marked `oldest`): that is the Python 3.9 run, sdist and oldest runtime
+#     checked by one suite instead of two;
 #   the suite on Python 3.13 (test-pythons);
 #   ruff and mypy (lint).
 # Much of each waits on pip, dpkg, rpmbuild, ansible or a browser, and on a busy machine
-# four runs get a fairer share of it than one after the other. The other runs' output is
+# five runs get a fairer share of it than one after the other. The other runs' output is
 # kept and printed after the suite's, one run at a time, so they never interleave. One
 # failing run does not hide the others: every run goes, and make test fails at the end if
 # any did.
@@ -48,12 +50,14 @@ $(VENV)/.test-installed: pyproject.toml
 test: $(VENV)/.test-installed test-system-deps
 	@status=0; logs=$$(mktemp -d); \
 	trap 'kill $$(jobs -p) 2>/dev/null; rm -rf $$logs' INT TERM; \
-	$(BIN)/pytest -p no:cacheprovider -m packaging > $$logs/packaging 2>&1 & packaging=$$!; \
+	$(BIN)/pytest -p no:cacheprovider -m "packaging and not oldest" > $$logs/packaging 2>&1 & packaging=$$!; \
+	$(BIN)/pytest -p no:cacheprovider -m oldest > $$logs/oldest 2>&1 & oldest=$$!; \
 	$(MAKE) --no-print-directory test-pythons > $$logs/pythons 2>&1 & pythons=$$!; \
 	$(MAKE) --no-print-directory lint > $$logs/lint 2>&1 & lint=$$!; \
-	echo "== the suite (tests/packaging, Python 3.13 and lint run beside it; printed after)"; \
+	echo "== the suite (the packages, Python 3.9 and 3.13 and lint run beside it; printed after)"; \
 	$(BIN)/pytest -m "not packaging" || status=1; \
 	wait $$packaging || status=1; echo "== tests/packaging"; cat $$logs/packaging; \
+	wait $$oldest || status=1; echo "== the sdist's suite on Python 3.9"; cat $$logs/oldest; \
 	wait $$pythons || status=1; echo "== the suite on other Pythons"; cat $$logs/pythons; \
 	wait $$lint || status=1; echo "== lint"; cat $$logs/lint; \
 	rm -rf $$logs; \

@@ -56,6 +56,7 @@ def test_the_sdist_metadata_is_complete(sdist):
     assert "Keywords: " in metadata
 
 
+@pytest.mark.oldest
 def test_the_unpacked_sdist_installs_and_passes_the_whole_suite(sdist, tmp_path):
     """On the oldest runtime we support, Python 3.9 with RHEL 9's libraries
     (tests/constraints-oldest.txt), as RHEL 9 builds the package from this sdist: this is
